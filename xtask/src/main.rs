@@ -1,0 +1,87 @@
+//! # xtask
+//!
+//! Project automation for unet-rs, reached through the `cargo xtask` alias
+//! (`.cargo/config.toml`). It never links libtorch itself: it provisions the pinned libtorch
+//! (`setup`), then starts cargo with the right environment for everything that does.
+//!
+//! ```text
+//! cargo xtask setup                  # venv with torch==2.11.0 in the user cache (idempotent)
+//! cargo xtask test                   # fmt check, clippy -D warnings, cargo test --workspace
+//! cargo xtask params unet2015        # "unet2015 params 31030658"
+//! cargo xtask reproduce unet2015     # train, measure, write target/reproduce/unet2015/
+//! cargo xtask datasets fetch fashion-mnist
+//! cargo xtask bench                  # criterion benches
+//! ```
+
+mod bench;
+mod datasets;
+mod models;
+mod params;
+mod reproduce;
+mod setup;
+mod test;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "unet-rs project automation")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create (or check) the venv with the pinned libtorch (torch==2.11.0 from PyPI).
+    Setup,
+    /// The whole suite: `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test --workspace`.
+    Test {
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Print `<model> params <N>` for the full-size preset of a model.
+    Params {
+        /// Model name, e.g. `unet2015`.
+        model: String,
+    },
+    /// Build, train and measure a model; writes `target/reproduce/<model>/report.md`.
+    Reproduce {
+        /// Model name, e.g. `unet2015`.
+        model: String,
+        /// Extra arguments for the model's runner (`--steps N`, `--device cuda`, `--full-data`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Data-set recipes: `list`, `fetch <name>`, `verify <name>`.
+    Datasets {
+        #[command(subcommand)]
+        cmd: datasets::DatasetCmd,
+    },
+    /// Run the criterion benches.
+    Bench {
+        /// Extra arguments passed to `cargo bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the models and where they stand.
+    Models,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Setup => setup::run().map(|_| ()),
+        Cmd::Test { args } => test::run(&args),
+        Cmd::Params { model } => params::run(&model),
+        Cmd::Reproduce { model, args } => reproduce::run(&model, &args),
+        Cmd::Datasets { cmd } => datasets::run(cmd),
+        Cmd::Bench { args } => bench::run(&args),
+        Cmd::Models => {
+            models::print_table();
+            Ok(())
+        }
+    }
+}

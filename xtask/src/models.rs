@@ -1,0 +1,71 @@
+//! The model registry: which crate's runner reproduces which model (see `../shared/MODELS.md`).
+
+use anyhow::{bail, Result};
+
+/// A model of MODELS.md and the crate whose binary runs it.
+pub struct Model {
+    /// `cargo xtask reproduce <name>`.
+    pub name: &'static str,
+    /// Crate (and binary) that implements it; `None` while not implemented.
+    pub krate: Option<&'static str>,
+    /// One line on what it is.
+    pub summary: &'static str,
+}
+
+/// Every model of MODELS.md, implemented or planned.
+pub const MODELS: &[Model] = &[
+    Model { name: "unet2015", krate: Some("unet-image"), summary: "Ronneberger 2015 U-Net, segmentation of Fashion-MNIST items on textures" },
+    Model { name: "resunet", krate: None, summary: "Zhang 2018 residual U-Net" },
+    Model { name: "multiresunet", krate: None, summary: "Ibtehaz 2020 MultiResUNet" },
+    Model { name: "ddpm", krate: None, summary: "Ho 2020 DDPM U-Net" },
+    Model { name: "ldm", krate: None, summary: "Stable Diffusion v1.5 UNet2DConditionModel" },
+    Model { name: "controlnet", krate: None, summary: "Zhang 2023 ControlNet" },
+    Model { name: "freeu", krate: None, summary: "Si 2023 FreeU re-weighting" },
+    Model { name: "inpainting", krate: None, summary: "mask-conditioned diffusion inpainting" },
+    Model { name: "pix2pix", krate: None, summary: "Isola 2017 U-Net-256 + PatchGAN" },
+    Model { name: "pixelcnnpp", krate: None, summary: "Salimans 2017 PixelCNN++" },
+    Model { name: "wave-unet", krate: None, summary: "Stoller 2018 Wave-U-Net" },
+    Model { name: "attn-wave-unet", krate: None, summary: "Giri 2019 attention Wave-U-Net" },
+    Model { name: "deep-unet", krate: None, summary: "Jansson 2017 spectrogram U-Net" },
+    Model { name: "unetgan", krate: None, summary: "Hao 2020 U-Net GAN for speech" },
+    Model { name: "uet", krate: None, summary: "U-Net Encapsulated Transformer LM" },
+    Model { name: "text-diffusion", krate: None, summary: "1D U-Net text diffusion" },
+    Model { name: "lumiere", krate: None, summary: "Bar-Tal 2024 Space-Time U-Net" },
+    Model { name: "latent-shift", krate: None, summary: "An 2023 Latent-Shift" },
+    Model { name: "upscale-a-video", krate: None, summary: "Zhou 2024 Upscale-A-Video" },
+    Model { name: "unet3d", krate: None, summary: "Çiçek 2016 3D U-Net" },
+    Model { name: "s3d-unet", krate: None, summary: "Chen 2018 S3D-UNet" },
+    Model { name: "3dgaunet", krate: None, summary: "Shi 2023 3DGAUnet" },
+    Model { name: "voxel-diffusion", krate: None, summary: "3D U-Net voxel diffusion" },
+    Model { name: "motion-diffusion", krate: None, summary: "1D temporal U-Net motion diffusion" },
+    Model { name: "hourglass-unet", krate: None, summary: "Bulat 2020 HourGlass/U-Net hybrid" },
+];
+
+/// Looks a model up; unknown and not-yet-implemented names are clear errors.
+pub fn find(name: &str) -> Result<&'static str> {
+    match MODELS.iter().find(|m| m.name == name) {
+        Some(Model { krate: Some(k), .. }) => Ok(k),
+        Some(m) => bail!(
+            "model `{}` ({}) is listed in MODELS.md but not implemented yet; implemented: {}",
+            m.name,
+            m.summary,
+            implemented().join(", ")
+        ),
+        None => bail!(
+            "unknown model `{name}`; known models: {}",
+            MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn implemented() -> Vec<&'static str> {
+    MODELS.iter().filter(|m| m.krate.is_some()).map(|m| m.name).collect()
+}
+
+/// Prints the registry.
+pub fn print_table() {
+    for m in MODELS {
+        let state = m.krate.map_or("planned".to_string(), |k| format!("ready ({k})"));
+        println!("{:<18} {:<18} {}", m.name, state, m.summary);
+    }
+}
