@@ -8,5 +8,7 @@ use crate::util::{cargo, run_cmd, step};
 pub fn run(args: &[String]) -> Result<()> {
     let env = crate::setup::run()?;
     step("cargo bench -p unet-benches");
-    run_cmd(cargo(&env).args(["bench", "-p", "unet-benches", "--bench", "bench_main", "--"]).args(args))
+    run_cmd(
+        cargo(&env).args(["bench", "-p", "unet-benches", "--bench", "bench_main", "--"]).args(args),
+    )
 }

@@ -61,7 +61,10 @@ fn load(name: &str) -> Result<Recipe> {
             .pointer(p)
             .and_then(|x| x.as_object())
             .with_context(|| format!("{}: missing object at {p}", path.display()))?;
-        Ok(obj.iter().map(|(k, h)| (k.clone(), h.as_str().unwrap_or_default().to_string())).collect())
+        Ok(obj
+            .iter()
+            .map(|(k, h)| (k.clone(), h.as_str().unwrap_or_default().to_string()))
+            .collect())
     };
     Ok(Recipe {
         name: s("/name")?,
@@ -122,11 +125,18 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
                 .context("this recipe needs the xtask venv; unset LIBTORCH to let setup make it")?;
             let module = r.dir.split('/').next().unwrap_or_default();
             let out = Command::new(&py)
-                .args(["-c", &format!("import {module}, os; print(os.path.dirname({module}.__file__))")])
+                .args([
+                    "-c",
+                    &format!("import {module}, os; print(os.path.dirname({module}.__file__))"),
+                ])
                 .output()
                 .with_context(|| format!("cannot run {}", py.display()))?;
             if !out.status.success() {
-                bail!("{} is not importable in the venv: {}", module, String::from_utf8_lossy(&out.stderr));
+                bail!(
+                    "{} is not importable in the venv: {}",
+                    module,
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             let base = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
             let rest: PathBuf = r.dir.split('/').skip(1).collect();

@@ -14,7 +14,11 @@ pub struct Model {
 
 /// Every model of MODELS.md, implemented or planned.
 pub const MODELS: &[Model] = &[
-    Model { name: "unet2015", krate: Some("unet-image"), summary: "Ronneberger 2015 U-Net, segmentation of Fashion-MNIST items on textures" },
+    Model {
+        name: "unet2015",
+        krate: Some("unet-image"),
+        summary: "Ronneberger 2015 U-Net, segmentation of Fashion-MNIST items on textures",
+    },
     Model { name: "resunet", krate: None, summary: "Zhang 2018 residual U-Net" },
     Model { name: "multiresunet", krate: None, summary: "Ibtehaz 2020 MultiResUNet" },
     Model { name: "ddpm", krate: None, summary: "Ho 2020 DDPM U-Net" },

@@ -8,5 +8,7 @@ use crate::util::{cargo, run_cmd};
 pub fn run(model: &str) -> Result<()> {
     let krate = crate::models::find(model)?;
     let env = crate::setup::run()?;
-    run_cmd(cargo(&env).args(["run", "--quiet", "-p", krate, "--bin", krate, "--", "params", model]))
+    run_cmd(
+        cargo(&env).args(["run", "--quiet", "-p", krate, "--bin", krate, "--", "params", model]),
+    )
 }

@@ -62,14 +62,14 @@ fn marker_text() -> String {
 
 fn site_torch(python: &Path) -> Result<PathBuf> {
     let out = Command::new(python)
-        .args(["-c", "import torch, os; print(torch.__version__); print(os.path.dirname(torch.__file__))"])
+        .args([
+            "-c",
+            "import torch, os; print(torch.__version__); print(os.path.dirname(torch.__file__))",
+        ])
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
     if !out.status.success() {
-        bail!(
-            "the venv's python cannot import torch:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("the venv's python cannot import torch:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();

@@ -113,7 +113,11 @@ pub fn named_variables(vs: &VarStore) -> BTreeMap<String, Tensor> {
 
 /// Saves every variable of `vs` to `path` (safetensors), atomically, with `metadata`
 /// (e.g. the model config as JSON) in the file header.
-pub fn save(vs: &VarStore, path: impl AsRef<Path>, metadata: Option<HashMap<String, String>>) -> Result<()> {
+pub fn save(
+    vs: &VarStore,
+    path: impl AsRef<Path>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
     let bytes = to_bytes(&named_variables(vs), metadata)?;
     write_atomic(path.as_ref(), &bytes)
 }
@@ -137,8 +141,9 @@ pub fn read(path: impl AsRef<Path>) -> Result<Checkpoint> {
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let kind = kind_of(view.dtype())
-            .ok_or_else(|| corrupt(format!("tensor `{name}` has unsupported dtype {:?}", view.dtype())))?;
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            corrupt(format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()))
+        })?;
         let shape: Vec<i64> = view.shape().iter().map(|&s| s as i64).collect();
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)
             .map_err(|e| corrupt(format!("tensor `{name}`: {e}")))?;
@@ -157,7 +162,8 @@ pub fn load_strict(vs: &mut VarStore, path: impl AsRef<Path>) -> Result<HashMap<
     let path = path.as_ref();
     let ckpt = read(path)?;
     let vars = named_variables(vs);
-    let missing: Vec<String> = vars.keys().filter(|k| !ckpt.tensors.contains_key(*k)).cloned().collect();
+    let missing: Vec<String> =
+        vars.keys().filter(|k| !ckpt.tensors.contains_key(*k)).cloned().collect();
     let unexpected: Vec<String> =
         ckpt.tensors.keys().filter(|k| !vars.contains_key(*k)).cloned().collect();
     let shape_mismatch: Vec<(String, String, String)> = vars

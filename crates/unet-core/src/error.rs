@@ -130,7 +130,11 @@ fn mismatch_lines(
 
 impl Error {
     /// Shorthand for [`Error::InvalidConfig`].
-    pub fn config(field: &'static str, value: impl std::fmt::Debug, reason: impl Into<String>) -> Self {
+    pub fn config(
+        field: &'static str,
+        value: impl std::fmt::Debug,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::InvalidConfig { field, value: format!("{value:?}"), reason: reason.into() }
     }
 }

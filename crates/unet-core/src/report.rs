@@ -60,7 +60,8 @@ pub fn plot_lines(
     log_y: bool,
 ) -> Result<()> {
     register_font();
-    let draw_err = |e: String| Error::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
+    let draw_err =
+        |e: String| Error::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
     let pts = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
@@ -116,7 +117,11 @@ pub fn plot_lines(
         }};
     }
     let mut builder = ChartBuilder::on(&root);
-    builder.caption(title, ("sans-serif", 24)).margin(12).x_label_area_size(40).y_label_area_size(70);
+    builder
+        .caption(title, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
     if log_y {
         let chart = builder
             .build_cartesian_2d(x0..x1, (y0 * 0.9..y1 * 1.1).log_scale())
@@ -145,6 +150,33 @@ pub fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
     pb
 }
 
+/// Formats an integer with thousands separators: `31030658` → `31,030,658`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Cosine learning-rate decay from `lr` to `lr * floor` over `total` steps, after `warmup`
+/// linear warm-up steps.
+pub fn cosine_lr(lr: f64, step: usize, total: usize, warmup: usize, floor: f64) -> f64 {
+    if step < warmup {
+        return lr * (step + 1) as f64 / warmup as f64;
+    }
+    let t = (step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
+    lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
+}
+
 /// Renders a Markdown table.
 pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
@@ -168,6 +200,16 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 2000);
+    }
+
+    #[test]
+    fn thousands_and_cosine() {
+        assert_eq!(thousands(31_030_658), "31,030,658");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(-1000), "-1,000");
+        assert!((cosine_lr(1.0, 0, 100, 0, 0.0) - 1.0).abs() < 1e-12);
+        assert!(cosine_lr(1.0, 100, 100, 0, 0.1) - 0.1 < 1e-12);
+        assert!((cosine_lr(1.0, 4, 100, 10, 0.0) - 0.5).abs() < 1e-12);
     }
 
     #[test]

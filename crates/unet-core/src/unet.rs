@@ -115,11 +115,7 @@ impl UNetConfig {
     /// Algorithm 1 with `depth` down-sampling levels and `base` channels at full resolution
     /// (doubling per level), for `dims`-dimensional data.
     pub fn algorithm1(dims: usize, base: i64, depth: usize) -> Self {
-        Self {
-            dims,
-            channels: (0..=depth).map(|i| base << i).collect(),
-            ..Self::default()
-        }
+        Self { dims, channels: (0..=depth).map(|i| base << i).collect(), ..Self::default() }
     }
 
     /// Number of down-sampling steps (`channels.len() - 1`).
@@ -301,7 +297,8 @@ impl UNet {
             let p = path / format!("down{i}") / "maxpool_conv";
             let strided = match cfg.downsample {
                 Downsample::StridedConv => {
-                    let opts = ConvOptions { kernel: 2, stride: 2, padding: 0, ..Default::default() };
+                    let opts =
+                        ConvOptions { kernel: 2, stride: 2, padding: 0, ..Default::default() };
                     Some(ConvNd::new(&p / 0, d, ch[i - 1], ch[i - 1], opts)?)
                 }
                 Downsample::MaxPool | Downsample::AvgPool => None,

@@ -41,7 +41,8 @@ fn round_trip_is_bit_exact_including_buffers_and_metadata() {
     let yb = net2.forward_t(&x, false).unwrap();
     assert!(ya.equal(&yb), "outputs differ bit-wise");
     // No temporary file is left behind.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
@@ -52,7 +53,10 @@ fn mismatched_checkpoints_are_refused_with_names() {
     let mut tensors = checkpoint::named_variables(&vs);
 
     // Missing key.
-    let mut missing = tensors.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect::<std::collections::BTreeMap<_, _>>();
+    let mut missing = tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect::<std::collections::BTreeMap<_, _>>();
     missing.remove("outc.conv.bias");
     let p = dir.path().join("missing.safetensors");
     checkpoint::write_atomic(&p, &checkpoint::to_bytes(&missing, None).unwrap()).unwrap();
@@ -73,16 +77,24 @@ fn mismatched_checkpoints_are_refused_with_names() {
     checkpoint::write_atomic(&p, &checkpoint::to_bytes(&tensors, None).unwrap()).unwrap();
     let e = checkpoint::load_strict(&mut target, &p).unwrap_err();
     assert!(e.to_string().contains("extra.weight"), "{e}");
-    assert!(matches!(e, Error::CheckpointMismatch { ref unexpected, .. } if unexpected == &["extra.weight"]));
+    assert!(
+        matches!(e, Error::CheckpointMismatch { ref unexpected, .. } if unexpected == &["extra.weight"])
+    );
     tensors.remove("extra.weight");
 
     // Wrong shape.
-    tensors.insert("outc.conv.weight".into(), Tensor::zeros([2, 4, 1, 1], (Kind::Float, Device::Cpu)));
+    tensors
+        .insert("outc.conv.weight".into(), Tensor::zeros([2, 4, 1, 1], (Kind::Float, Device::Cpu)));
     let p = dir.path().join("shape.safetensors");
     checkpoint::write_atomic(&p, &checkpoint::to_bytes(&tensors, None).unwrap()).unwrap();
     let e = checkpoint::load_strict(&mut target, &p).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("outc.conv.weight") && text.contains("[1, 4, 1, 1]") && text.contains("[2, 4, 1, 1]"), "{text}");
+    assert!(
+        text.contains("outc.conv.weight")
+            && text.contains("[1, 4, 1, 1]")
+            && text.contains("[2, 4, 1, 1]"),
+        "{text}"
+    );
 
     // A checkpoint of another architecture.
     let (other, _) = model(&UNetConfig { channels: vec![4, 8], ..UNetConfig::default() }, 3);

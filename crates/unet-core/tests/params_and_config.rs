@@ -22,7 +22,9 @@ fn hand_count(cfg: &UNetConfig) -> i64 {
     };
     let k = cfg.block.kernel_size;
     let b = cfg.block.bias;
-    let block = |cin: i64, cout: i64| conv(cin, cout, k, b) + norm(cout) + conv(cout, cout, k, b) + norm(cout);
+    let block = |cin: i64, cout: i64| {
+        conv(cin, cout, k, b) + norm(cout) + conv(cout, cout, k, b) + norm(cout)
+    };
     let ch = &cfg.channels;
     let mut total = block(cfg.in_channels, ch[0]);
     for i in 1..ch.len() {

@@ -6,7 +6,13 @@ use unet_core::{
     SkipFusion, UNet, UNetConfig, Upsample,
 };
 
-fn small(dims: usize, depth: usize, skip: SkipFusion, up: Upsample, down: Downsample) -> UNetConfig {
+fn small(
+    dims: usize,
+    depth: usize,
+    skip: SkipFusion,
+    up: Upsample,
+    down: Downsample,
+) -> UNetConfig {
     UNetConfig {
         dims,
         in_channels: 2,
@@ -45,7 +51,11 @@ fn shapes_in_1d_2d_3d_for_every_depth_fusion_and_resampling() {
                     let y = net.forward_t(&x, true).unwrap();
                     let mut want = vec![2, 3];
                     want.extend(std::iter::repeat_n(side, dims));
-                    assert_eq!(y.size(), want, "dims {dims} depth {depth} {skip:?} {up:?} {down:?}");
+                    assert_eq!(
+                        y.size(),
+                        want,
+                        "dims {dims} depth {depth} {skip:?} {up:?} {down:?}"
+                    );
                     assert!(y.isfinite().all().int64_value(&[]) == 1);
                 }
             }
@@ -92,7 +102,8 @@ fn gradients_reach_the_first_layer() {
             Activation::SiLU,
             Activation::GELU,
         ] {
-            let mut cfg = small(2, 2, SkipFusion::Concat, Upsample::TransposedConv, Downsample::MaxPool);
+            let mut cfg =
+                small(2, 2, SkipFusion::Concat, Upsample::TransposedConv, Downsample::MaxPool);
             cfg.block.norm = norm;
             cfg.block.activation = activation;
             let vs = nn::VarStore::new(Device::Cpu);
@@ -192,7 +203,8 @@ fn final_activations_bound_the_output() {
         (FinalActivation::Tanh, -1.0, 1.0),
         (FinalActivation::Softmax, 0.0, 1.0),
     ] {
-        let mut cfg = small(1, 1, SkipFusion::Concat, Upsample::TransposedConv, Downsample::MaxPool);
+        let mut cfg =
+            small(1, 1, SkipFusion::Concat, Upsample::TransposedConv, Downsample::MaxPool);
         cfg.final_activation = phi;
         let vs = nn::VarStore::new(Device::Cpu);
         let net = UNet::new(&vs.root(), &cfg).unwrap();

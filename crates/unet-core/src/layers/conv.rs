@@ -58,7 +58,13 @@ pub struct ConvNd {
 impl ConvNd {
     /// Creates the layer under `path` (`path/weight`, `path/bias`), initialised as PyTorch does
     /// (uniform in ±1/√fan_in for weight and bias).
-    pub fn new(path: nn::Path, dims: usize, cin: i64, cout: i64, opts: ConvOptions) -> Result<Self> {
+    pub fn new(
+        path: nn::Path,
+        dims: usize,
+        cin: i64,
+        cout: i64,
+        opts: ConvOptions,
+    ) -> Result<Self> {
         check_dims(dims)?;
         if cin <= 0 || cout <= 0 {
             return Err(Error::config("channels", (cin, cout), "channel counts must be positive"));

@@ -1,0 +1,165 @@
+//! `unet-image`: the runner behind `cargo xtask params|reproduce <image model>`.
+//!
+//! ```text
+//! unet-image params unet2015
+//! unet-image reproduce unet2015 --out target/reproduce/unet2015 [--steps N] [--device cuda]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tch::Device;
+use unet_image::models::unet2015;
+
+#[derive(Parser)]
+#[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+// Parsed once per process; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print `<model> params <N>` for the full-size preset.
+    Params { model: String },
+    /// Train, evaluate and write the report of a model.
+    Reproduce {
+        model: String,
+        /// Output folder.
+        #[arg(long, default_value = "target/reproduce/unet2015")]
+        out: PathBuf,
+        /// Data cache with fetched data sets (embedded samples otherwise).
+        #[arg(long)]
+        data_cache: Option<PathBuf>,
+        /// Optimiser steps.
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Batch size.
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Learning rate.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Channels at full resolution of the small model.
+        #[arg(long)]
+        base: Option<i64>,
+        /// Down-sampling levels of the small model.
+        #[arg(long)]
+        depth: Option<usize>,
+        /// `cpu`, `cuda`, `cuda:N` or `auto`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Training scenes.
+        #[arg(long)]
+        train_scenes: Option<usize>,
+        /// Test scenes.
+        #[arg(long)]
+        test_scenes: Option<usize>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn parse_device(s: &str) -> Result<Device, String> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => Ok(Device::cuda_if_available()),
+        "cuda" => Ok(Device::Cuda(0)),
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(Device::Cuda(n)),
+            None => Err(format!("unknown device `{s}` (cpu, cuda, cuda:N, auto)")),
+        },
+    }
+    .and_then(|d| {
+        if let Device::Cuda(_) = d {
+            if !tch::Cuda::is_available() {
+                return Err(format!("device `{s}` requested but CUDA is not available"));
+            }
+        }
+        Ok(d)
+    })
+}
+
+fn unknown(model: &str) -> String {
+    format!("unknown image model `{model}`; available: {}", unet_image::models::MODELS.join(", "))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let res: Result<(), String> = match cli.cmd {
+        Cmd::Params { model } => match model.as_str() {
+            "unet2015" => {
+                let vs = tch::nn::VarStore::new(Device::Cpu);
+                unet_image::UNet::new(&vs.root(), &unet2015::full())
+                    .map(|_| println!("unet2015 params {}", unet_image::parameter_count(&vs)))
+                    .map_err(|e| e.to_string())
+            }
+            m => Err(unknown(m)),
+        },
+        Cmd::Reproduce {
+            model,
+            out,
+            data_cache,
+            steps,
+            batch_size,
+            lr,
+            base,
+            depth,
+            device,
+            seed,
+            train_scenes,
+            test_scenes,
+            quiet,
+        } => match model.as_str() {
+            "unet2015" => parse_device(&device).and_then(|device| {
+                let d = unet2015::RunOptions::default();
+                let opts = unet2015::RunOptions {
+                    out,
+                    data_cache,
+                    steps: steps.unwrap_or(d.steps),
+                    batch_size: batch_size.unwrap_or(d.batch_size),
+                    lr: lr.unwrap_or(d.lr),
+                    base: base.unwrap_or(d.base),
+                    depth: depth.unwrap_or(d.depth),
+                    device,
+                    seed: seed.unwrap_or(d.seed),
+                    train_scenes: train_scenes.unwrap_or(d.train_scenes),
+                    test_scenes: test_scenes.unwrap_or(d.test_scenes),
+                    progress: !quiet,
+                    ..d
+                };
+                let r = unet2015::run(&opts).map_err(|e| e.to_string())?;
+                println!(
+                    "unet2015: Dice {:.4} / IoU {:.4} (U-Net) vs {:.4} / {:.4} (Otsu); report {}",
+                    r.unet.0,
+                    r.unet.1,
+                    r.otsu.0,
+                    r.otsu.1,
+                    unet2015::report_path(&opts.out).display()
+                );
+                Ok(())
+            }),
+            m => Err(unknown(m)),
+        },
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Ready-made image models: presets (full size and small) and their reproductions.
+
+pub mod unet2015;
+
+/// Image models this crate reproduces, for `params` and `reproduce`.
+pub const MODELS: &[&str] = &["unet2015"];
