@@ -22,6 +22,7 @@
 
 pub mod blocks;
 pub mod checkpoint;
+pub mod device;
 pub mod error;
 pub mod layers;
 pub mod report;
@@ -30,6 +31,7 @@ pub mod unet;
 
 pub use blocks::{ConvBlock, ConvBlockConfig, Padding};
 pub use checkpoint::parameter_count;
+pub use device::parse_device;
 pub use error::{Error, Result};
 pub use layers::{Activation, Downsample, InterpolationMode, Norm, Upsample};
 pub use tch;

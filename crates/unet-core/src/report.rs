@@ -26,12 +26,20 @@ pub struct Series {
     pub label: String,
     /// Points, in x order.
     pub points: Vec<(f64, f64)>,
+    /// Draw thin and translucent (e.g. raw values under a smoothed curve).
+    pub faint: bool,
 }
 
 impl Series {
     /// A curve from `label` and points.
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), points }
+        Self { label: label.into(), points, faint: false }
+    }
+
+    /// Marks the curve as faint.
+    pub fn faint(mut self) -> Self {
+        self.faint = true;
+        self
     }
 }
 
@@ -92,6 +100,8 @@ pub fn plot_lines(
                 .configure_mesh()
                 .x_desc(x_label)
                 .y_desc(y_label)
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{v:.3}"))
                 .draw()
                 .map_err(|e| draw_err(e.to_string()))?;
             for (i, s) in series.iter().enumerate() {
@@ -102,8 +112,9 @@ pub fn plot_lines(
                     .copied()
                     .filter(|&(_, y)| y.is_finite() && (!log_y || y > 0.0))
                     .collect();
+                let style = if s.faint { c.mix(0.3).stroke_width(1) } else { c.stroke_width(2) };
                 chart
-                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                    .draw_series(LineSeries::new(pts, style))
                     .map_err(|e| draw_err(e.to_string()))?
                     .label(s.label.clone())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));

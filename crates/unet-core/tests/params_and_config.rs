@@ -94,6 +94,12 @@ fn ronneberger2015_has_the_published_architecture() {
 }
 
 #[test]
+fn algorithm1_base32_matches_the_pytorch_reference_count() {
+    // benches/pytorch/algorithm1.py (the same layers in PyTorch eager) prints 7,762,465.
+    assert_eq!(count(&UNetConfig::algorithm1(2, 32, 4)), 7_762_465);
+}
+
+#[test]
 fn state_dict_names_follow_pytorch_unet() {
     let vs = nn::VarStore::new(Device::Cpu);
     UNet::new(&vs.root(), &UNetConfig::default()).unwrap();

@@ -67,26 +67,6 @@ enum Cmd {
     },
 }
 
-fn parse_device(s: &str) -> Result<Device, String> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(Device::cuda_if_available()),
-        "cuda" => Ok(Device::Cuda(0)),
-        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => Ok(Device::Cuda(n)),
-            None => Err(format!("unknown device `{s}` (cpu, cuda, cuda:N, auto)")),
-        },
-    }
-    .and_then(|d| {
-        if let Device::Cuda(_) = d {
-            if !tch::Cuda::is_available() {
-                return Err(format!("device `{s}` requested but CUDA is not available"));
-            }
-        }
-        Ok(d)
-    })
-}
-
 fn unknown(model: &str) -> String {
     format!("unknown image model `{model}`; available: {}", unet_image::models::MODELS.join(", "))
 }
@@ -124,25 +104,26 @@ fn main() -> ExitCode {
             test_scenes,
             quiet,
         } => match model.as_str() {
-            "unet2015" => parse_device(&device).and_then(|device| {
-                let d = unet2015::RunOptions::default();
-                let opts = unet2015::RunOptions {
-                    out,
-                    data_cache,
-                    steps: steps.unwrap_or(d.steps),
-                    batch_size: batch_size.unwrap_or(d.batch_size),
-                    lr: lr.unwrap_or(d.lr),
-                    base: base.unwrap_or(d.base),
-                    depth: depth.unwrap_or(d.depth),
-                    device,
-                    seed: seed.unwrap_or(d.seed),
-                    train_scenes: train_scenes.unwrap_or(d.train_scenes),
-                    test_scenes: test_scenes.unwrap_or(d.test_scenes),
-                    progress: !quiet,
-                    ..d
-                };
-                let r = unet2015::run(&opts).map_err(|e| e.to_string())?;
-                println!(
+            "unet2015" => {
+                unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
+                    let d = unet2015::RunOptions::default();
+                    let opts = unet2015::RunOptions {
+                        out,
+                        data_cache,
+                        steps: steps.unwrap_or(d.steps),
+                        batch_size: batch_size.unwrap_or(d.batch_size),
+                        lr: lr.unwrap_or(d.lr),
+                        base: base.unwrap_or(d.base),
+                        depth: depth.unwrap_or(d.depth),
+                        device,
+                        seed: seed.unwrap_or(d.seed),
+                        train_scenes: train_scenes.unwrap_or(d.train_scenes),
+                        test_scenes: test_scenes.unwrap_or(d.test_scenes),
+                        progress: !quiet,
+                        ..d
+                    };
+                    let r = unet2015::run(&opts).map_err(|e| e.to_string())?;
+                    println!(
                     "unet2015: Dice {:.4} / IoU {:.4} (U-Net) vs {:.4} / {:.4} (Otsu); report {}",
                     r.unet.0,
                     r.unet.1,
@@ -150,8 +131,9 @@ fn main() -> ExitCode {
                     r.otsu.1,
                     unet2015::report_path(&opts.out).display()
                 );
-                Ok(())
-            }),
+                    Ok(())
+                })
+            }
             m => Err(unknown(m)),
         },
     };

@@ -333,7 +333,10 @@ fn write_report(
         "unet2015: training loss (pixel-wise soft-max cross-entropy)",
         "step",
         "loss",
-        &[Series::new("train loss", pts.clone()), Series::new("EMA 0.05", smooth(&pts, 0.05))],
+        &[
+            Series::new("train loss", pts.clone()).faint(),
+            Series::new("EMA 0.05", smooth(&pts, 0.05)),
+        ],
         true,
     )?;
     let vd: Vec<(f64, f64)> = r.val_dice.iter().map(|&(s, d)| (s as f64, d)).collect();
