@@ -18,8 +18,13 @@ pub const TORCH_VERSION: &str = "2.11.0";
 
 /// Python packages of the venv. torch provides libtorch; numpy/scikit-image/safetensors serve
 /// the PyTorch reference fixtures and the scikit-image data sets.
-pub const REQUIREMENTS: &[&str] =
-    &["torch==2.11.0", "numpy==2.4.6", "scikit-image==0.26.0", "safetensors==0.8.0"];
+pub const REQUIREMENTS: &[&str] = &[
+    "torch==2.11.0",
+    "numpy==2.4.6",
+    "scikit-image==0.26.0",
+    "safetensors==0.8.0",
+    "diffusers==0.42.1",
+];
 
 /// Where libtorch lives and how to point cargo and the dynamic loader at it.
 #[derive(Debug, Clone)]

@@ -161,22 +161,37 @@ fn describe(t: &Tensor) -> String {
 pub fn load_strict(vs: &mut VarStore, path: impl AsRef<Path>) -> Result<HashMap<String, String>> {
     let path = path.as_ref();
     let ckpt = read(path)?;
+    assign_strict(vs, &ckpt.tensors, path, false)?;
+    Ok(ckpt.metadata)
+}
+
+/// Copies `tensors` into `vs` after the two-way name/shape check of [`load_strict`]; with
+/// `convert_floats`, floating-point tensors of another precision (e.g. fp16 files) are cast
+/// to the variable's dtype instead of being refused. `origin` names the source in errors.
+pub fn assign_strict(
+    vs: &mut VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    origin: &Path,
+    convert_floats: bool,
+) -> Result<()> {
     let vars = named_variables(vs);
-    let missing: Vec<String> =
-        vars.keys().filter(|k| !ckpt.tensors.contains_key(*k)).cloned().collect();
+    let missing: Vec<String> = vars.keys().filter(|k| !tensors.contains_key(*k)).cloned().collect();
     let unexpected: Vec<String> =
-        ckpt.tensors.keys().filter(|k| !vars.contains_key(*k)).cloned().collect();
+        tensors.keys().filter(|k| !vars.contains_key(*k)).cloned().collect();
+    let compatible = |v: &Tensor, f: &Tensor| {
+        f.kind() == v.kind() || (convert_floats && f.is_floating_point() && v.is_floating_point())
+    };
     let shape_mismatch: Vec<(String, String, String)> = vars
         .iter()
         .filter_map(|(k, v)| {
-            let f = ckpt.tensors.get(k)?;
-            (f.size() != v.size() || f.kind() != v.kind())
+            let f = tensors.get(k)?;
+            (f.size() != v.size() || !compatible(v, f))
                 .then(|| (k.clone(), describe(v), describe(f)))
         })
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() || !shape_mismatch.is_empty() {
         return Err(Error::CheckpointMismatch {
-            path: path.to_path_buf(),
+            path: origin.to_path_buf(),
             missing,
             unexpected,
             shape_mismatch,
@@ -185,11 +200,11 @@ pub fn load_strict(vs: &mut VarStore, path: impl AsRef<Path>) -> Result<HashMap<
     tch::no_grad(|| -> Result<()> {
         for (k, v) in &vars {
             let mut v = v.shallow_clone();
-            v.f_copy_(&ckpt.tensors[k])?;
+            let src = tensors[k].f_to_kind(v.kind())?.f_to_device(v.device())?;
+            v.f_copy_(&src)?;
         }
         Ok(())
-    })?;
-    Ok(ckpt.metadata)
+    })
 }
 
 /// Number of trainable scalars in `vs` (buffers such as running statistics excluded).

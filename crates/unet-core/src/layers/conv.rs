@@ -1,5 +1,8 @@
-//! N-dimensional (transposed) convolution with PyTorch's parameter layout and initialisation.
+//! N-dimensional (transposed) convolution with PyTorch's parameter layout and initialisation,
+//! and the efficient variants of survey Section 8.1 (depthwise-separable, (2+1)D factorised,
+//! dilated) behind one [`SpatialConv`].
 
+use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::check_dims;
@@ -42,17 +45,50 @@ impl ConvOptions {
     }
 }
 
+/// Full geometry of a [`ConvNd`], per axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvGeometry {
+    /// Kernel size per spatial axis.
+    pub kernel: Vec<i64>,
+    /// Stride per axis.
+    pub stride: Vec<i64>,
+    /// Zero padding per axis (both sides).
+    pub padding: Vec<i64>,
+    /// Dilation per axis.
+    pub dilation: Vec<i64>,
+    /// Channel groups (`in` for depthwise).
+    pub groups: i64,
+    /// Bias present.
+    pub bias: bool,
+    /// Transposed convolution.
+    pub transposed: bool,
+}
+
+impl ConvGeometry {
+    /// The uniform geometry of `opts` over `dims` axes.
+    pub fn uniform(dims: usize, opts: ConvOptions) -> Self {
+        Self {
+            kernel: vec![opts.kernel; dims],
+            stride: vec![opts.stride; dims],
+            padding: vec![opts.padding; dims],
+            dilation: vec![1; dims],
+            groups: 1,
+            bias: opts.bias,
+            transposed: opts.transposed,
+        }
+    }
+}
+
 /// `nn.Conv{1,2,3}d` / `nn.ConvTranspose{1,2,3}d` over `dims` spatial axes.
 ///
-/// Weight shape: `[out, in, k…]` (or `[in, out, k…]` when transposed), as PyTorch.
+/// Weight shape: `[out, in/groups, k…]` (or `[in, out/groups, k…]` when transposed), as PyTorch.
 #[derive(Debug)]
 pub struct ConvNd {
     /// Kernel weights.
     pub weight: Tensor,
     /// Optional bias, `[out]`.
     pub bias: Option<Tensor>,
-    dims: usize,
-    opts: ConvOptions,
+    geo: ConvGeometry,
 }
 
 impl ConvNd {
@@ -65,49 +101,84 @@ impl ConvNd {
         cout: i64,
         opts: ConvOptions,
     ) -> Result<Self> {
+        Self::with_geometry(path, dims, cin, cout, ConvGeometry::uniform(dims, opts))
+    }
+
+    /// Creates the layer with a per-axis geometry.
+    pub fn with_geometry(
+        path: nn::Path,
+        dims: usize,
+        cin: i64,
+        cout: i64,
+        geo: ConvGeometry,
+    ) -> Result<Self> {
         check_dims(dims)?;
         if cin <= 0 || cout <= 0 {
             return Err(Error::config("channels", (cin, cout), "channel counts must be positive"));
         }
-        if opts.kernel <= 0 || opts.stride <= 0 || opts.padding < 0 {
-            return Err(Error::config("conv", opts, "kernel and stride must be > 0, padding >= 0"));
+        let per_axis = [&geo.kernel, &geo.stride, &geo.padding, &geo.dilation];
+        if per_axis.iter().any(|v| v.len() != dims) {
+            return Err(Error::config(
+                "conv",
+                &geo,
+                format!("every per-axis list needs {dims} entries"),
+            ));
         }
-        let ksize = opts.kernel.pow(dims as u32);
-        let mut shape = if opts.transposed { vec![cin, cout] } else { vec![cout, cin] };
-        shape.extend(std::iter::repeat_n(opts.kernel, dims));
+        if geo.kernel.iter().chain(&geo.stride).chain(&geo.dilation).any(|&v| v <= 0)
+            || geo.padding.iter().any(|&p| p < 0)
+        {
+            return Err(Error::config(
+                "conv",
+                &geo,
+                "kernel, stride, dilation must be > 0, padding >= 0",
+            ));
+        }
+        if geo.groups <= 0 || cin % geo.groups != 0 || cout % geo.groups != 0 {
+            return Err(Error::config(
+                "groups",
+                geo.groups,
+                format!(
+                    "{cin} input and {cout} output channels must both divide by the group count"
+                ),
+            ));
+        }
+        let ksize: i64 = geo.kernel.iter().product();
+        let mut shape = if geo.transposed {
+            vec![cin, cout / geo.groups]
+        } else {
+            vec![cout, cin / geo.groups]
+        };
+        shape.extend(&geo.kernel);
         // PyTorch computes fan_in from weight.size(1) * receptive field, also for transposed.
         let fan_in = shape[1] * ksize;
         let bound = 1.0 / (fan_in as f64).sqrt();
         let weight = path.f_uniform("weight", &shape, -bound, bound)?;
         let bias =
-            if opts.bias { Some(path.f_uniform("bias", &[cout], -bound, bound)?) } else { None };
-        Ok(Self { weight, bias, dims, opts })
+            if geo.bias { Some(path.f_uniform("bias", &[cout], -bound, bound)?) } else { None };
+        Ok(Self { weight, bias, geo })
     }
 
     /// Applies the convolution; `xs` is `[N, C_in, *spatial]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let d = self.dims;
-        let stride = vec![self.opts.stride; d];
-        let padding = vec![self.opts.padding; d];
-        let dilation = vec![1i64; d];
-        let output_padding = vec![0i64; d];
+        let g = &self.geo;
+        let output_padding = vec![0i64; g.kernel.len()];
         Ok(xs.f_convolution(
             &self.weight,
             self.bias.as_ref(),
-            stride.as_slice(),
-            padding.as_slice(),
-            dilation.as_slice(),
-            self.opts.transposed,
+            g.stride.as_slice(),
+            g.padding.as_slice(),
+            g.dilation.as_slice(),
+            g.transposed,
             output_padding.as_slice(),
-            1,
+            g.groups,
         )?)
     }
 
     /// Output channels.
     pub fn out_channels(&self) -> i64 {
         let s = self.weight.size();
-        if self.opts.transposed {
-            s[1]
+        if self.geo.transposed {
+            s[1] * self.geo.groups
         } else {
             s[0]
         }
@@ -123,9 +194,9 @@ impl ConvNd {
         });
     }
 
-    /// The options the layer was built with.
-    pub fn options(&self) -> ConvOptions {
-        self.opts
+    /// The geometry the layer was built with.
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.geo
     }
 
     /// Number of trainable scalars.
@@ -136,5 +207,127 @@ impl ConvNd {
     /// The weight's dtype.
     pub fn kind(&self) -> Kind {
         self.weight.kind()
+    }
+}
+
+/// Which convolution a block uses for its k×…×k layers (survey Section 8.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ConvKind {
+    /// A dense k×…×k convolution (`weight` at the layer's path).
+    #[default]
+    Full,
+    /// Depthwise k×…×k convolution (`depthwise`, groups = in) then a pointwise 1×…×1
+    /// convolution (`pointwise`): Chollet 2017 / S3D-UNet (Chen 2018).
+    Separable,
+    /// (2+1)D factorisation (Tran 2018): a convolution over all axes but the first
+    /// (`spatial`, kernel 1 on the first axis) then one over the first axis (`temporal`).
+    /// For video `[N, C, T, H, W]` the first axis is time. Needs `dims >= 2`.
+    Factorised,
+    /// A dense convolution with dilation `d` (padding `d·(k-1)/2` keeps the size).
+    Dilated(i64),
+}
+
+/// A same-padded, stride-1 convolution of the chosen [`ConvKind`].
+#[derive(Debug)]
+pub enum SpatialConv {
+    /// Dense (also dilated).
+    Full(ConvNd),
+    /// Depthwise then pointwise.
+    Separable {
+        /// Per-channel k×…×k.
+        depthwise: ConvNd,
+        /// 1×…×1 channel mixing.
+        pointwise: ConvNd,
+    },
+    /// Spatial then temporal.
+    Factorised {
+        /// Over all axes but the first.
+        spatial: ConvNd,
+        /// Over the first axis.
+        temporal: ConvNd,
+    },
+}
+
+impl SpatialConv {
+    /// Builds a `kernel`-wide same-padded conv of `kind` under `path`.
+    pub fn new(
+        path: nn::Path,
+        dims: usize,
+        cin: i64,
+        cout: i64,
+        kernel: i64,
+        kind: ConvKind,
+        bias: bool,
+    ) -> Result<Self> {
+        check_dims(dims)?;
+        if kernel % 2 == 0 {
+            return Err(Error::config(
+                "kernel_size",
+                kernel,
+                "same padding needs an odd kernel size",
+            ));
+        }
+        let same = |k: i64, d: i64| ConvGeometry {
+            kernel: vec![k; dims],
+            stride: vec![1; dims],
+            padding: vec![d * (k - 1) / 2; dims],
+            dilation: vec![d; dims],
+            groups: 1,
+            bias,
+            transposed: false,
+        };
+        Ok(match kind {
+            ConvKind::Full => {
+                SpatialConv::Full(ConvNd::with_geometry(path, dims, cin, cout, same(kernel, 1))?)
+            }
+            ConvKind::Dilated(d) => {
+                if d <= 0 {
+                    return Err(Error::config("dilation", d, "must be positive"));
+                }
+                SpatialConv::Full(ConvNd::with_geometry(path, dims, cin, cout, same(kernel, d))?)
+            }
+            ConvKind::Separable => SpatialConv::Separable {
+                depthwise: ConvNd::with_geometry(
+                    &path / "depthwise",
+                    dims,
+                    cin,
+                    cin,
+                    ConvGeometry { groups: cin, ..same(kernel, 1) },
+                )?,
+                pointwise: ConvNd::with_geometry(&path / "pointwise", dims, cin, cout, same(1, 1))?,
+            },
+            ConvKind::Factorised => {
+                if dims < 2 {
+                    return Err(Error::config(
+                        "conv",
+                        kind,
+                        "(2+1)D factorisation needs dims >= 2",
+                    ));
+                }
+                let mut sp = same(kernel, 1);
+                sp.kernel[0] = 1;
+                sp.padding[0] = 0;
+                let mut tp = same(1, 1);
+                tp.kernel[0] = kernel;
+                tp.padding[0] = kernel / 2;
+                SpatialConv::Factorised {
+                    spatial: ConvNd::with_geometry(&path / "spatial", dims, cin, cout, sp)?,
+                    temporal: ConvNd::with_geometry(&path / "temporal", dims, cout, cout, tp)?,
+                }
+            }
+        })
+    }
+
+    /// Applies the convolution (size-preserving).
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            SpatialConv::Full(c) => c.forward(xs),
+            SpatialConv::Separable { depthwise, pointwise } => {
+                pointwise.forward(&depthwise.forward(xs)?)
+            }
+            SpatialConv::Factorised { spatial, temporal } => {
+                temporal.forward(&spatial.forward(xs)?)
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ pub mod norm;
 pub mod resample;
 
 pub use act::Activation;
-pub use conv::{ConvNd, ConvOptions};
+pub use conv::{ConvGeometry, ConvKind, ConvNd, ConvOptions, SpatialConv};
 pub use norm::{Norm, NormLayer};
 pub use resample::{Downsample, InterpolationMode, Upsample};
 

@@ -57,6 +57,8 @@ impl Norm {
 pub enum NormLayer {
     /// Batch norm with running statistics.
     Batch {
+        /// Numerical epsilon.
+        eps: f64,
         /// Scale γ.
         weight: Tensor,
         /// Shift β.
@@ -69,9 +71,14 @@ pub enum NormLayer {
         num_batches_tracked: Tensor,
     },
     /// Instance norm, no parameters.
-    Instance,
+    Instance {
+        /// Numerical epsilon.
+        eps: f64,
+    },
     /// Group norm (also layer norm with one group).
     Group {
+        /// Numerical epsilon.
+        eps: f64,
         /// Number of groups.
         groups: i64,
         /// Scale γ.
@@ -87,11 +94,20 @@ const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
 impl NormLayer {
-    /// Builds `norm` over `channels` under `path`.
+    /// Builds `norm` over `channels` under `path` with PyTorch's default epsilon (1e-5).
     pub fn new(path: nn::Path, norm: Norm, channels: i64) -> Result<Self> {
+        Self::with_eps(path, norm, channels, EPS)
+    }
+
+    /// Builds `norm` over `channels` under `path` with epsilon `eps`.
+    pub fn with_eps(path: nn::Path, norm: Norm, channels: i64, eps: f64) -> Result<Self> {
         norm.validate(channels)?;
+        if !(eps > 0.0 && eps.is_finite()) {
+            return Err(Error::config("norm_eps", eps, "must be a positive finite number"));
+        }
         Ok(match norm {
             Norm::Batch => NormLayer::Batch {
+                eps,
                 weight: path.f_ones("weight", &[channels])?,
                 bias: path.f_zeros("bias", &[channels])?,
                 running_mean: path.f_zeros_no_train("running_mean", &[channels])?,
@@ -102,13 +118,15 @@ impl NormLayer {
                     false,
                 ),
             },
-            Norm::Instance => NormLayer::Instance,
+            Norm::Instance => NormLayer::Instance { eps },
             Norm::Group { groups } => NormLayer::Group {
+                eps,
                 groups,
                 weight: path.f_ones("weight", &[channels])?,
                 bias: path.f_zeros("bias", &[channels])?,
             },
             Norm::Layer => NormLayer::Group {
+                eps,
                 groups: 1,
                 weight: path.f_ones("weight", &[channels])?,
                 bias: path.f_zeros("bias", &[channels])?,
@@ -120,7 +138,14 @@ impl NormLayer {
     /// Normalises `xs` (`[N, C, *spatial]`); `train` selects batch statistics for batch norm.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Ok(match self {
-            NormLayer::Batch { weight, bias, running_mean, running_var, num_batches_tracked } => {
+            NormLayer::Batch {
+                eps,
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                num_batches_tracked,
+            } => {
                 if train {
                     tch::no_grad(|| {
                         let mut n = num_batches_tracked.shallow_clone();
@@ -134,15 +159,15 @@ impl NormLayer {
                     Some(running_var),
                     train,
                     MOMENTUM,
-                    EPS,
+                    *eps,
                     true,
                 )?
             }
-            NormLayer::Instance => {
-                xs.f_instance_norm(None::<Tensor>, None, None, None, true, MOMENTUM, EPS, true)?
+            NormLayer::Instance { eps } => {
+                xs.f_instance_norm(None::<Tensor>, None, None, None, true, MOMENTUM, *eps, true)?
             }
-            NormLayer::Group { groups, weight, bias } => {
-                xs.f_group_norm(*groups, Some(weight), Some(bias), EPS, true)?
+            NormLayer::Group { eps, groups, weight, bias } => {
+                xs.f_group_norm(*groups, Some(weight), Some(bias), *eps, true)?
             }
             NormLayer::Identity => xs.shallow_clone(),
         })

@@ -94,3 +94,19 @@ pub fn center_crop(xs: &Tensor, target: &[i64]) -> Result<Tensor> {
     }
     Ok(out)
 }
+
+/// Nearest-neighbour interpolation of the trailing axes of `xs` to exactly `size` (diffusers'
+/// `F.interpolate(x, size=…, mode="nearest")`); an empty `size` means ×2.
+pub fn interpolate_to(xs: &Tensor, size: &[i64]) -> Result<Tensor> {
+    let nd = xs.dim();
+    let dims = nd - 2;
+    if size.is_empty() {
+        return interpolate2x(xs, dims, InterpolationMode::Nearest);
+    }
+    let o = size;
+    Ok(match dims {
+        1 => xs.f_upsample_nearest1d(o, None)?,
+        2 => xs.f_upsample_nearest2d(o, None, None)?,
+        _ => xs.f_upsample_nearest3d(o, None, None, None)?,
+    })
+}
