@@ -11,10 +11,12 @@
 //! cargo xtask reproduce unet2015     # train, measure, write target/reproduce/unet2015/
 //! cargo xtask datasets fetch fashion-mnist
 //! cargo xtask bench                  # criterion benches
+//! cargo xtask export-diffusers sd-v1-5-unet out/sd --tiny
 //! ```
 
 mod bench;
 mod datasets;
+mod export;
 mod models;
 mod params;
 mod reproduce;
@@ -66,6 +68,20 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Write a diffusers model folder (config.json, diffusion_pytorch_model.safetensors,
+    /// io.safetensors) for a preset: `ddpm-cifar10` or `sd-v1-5-unet`.
+    ExportDiffusers {
+        /// Preset name.
+        preset: String,
+        /// Output folder.
+        dir: std::path::PathBuf,
+        /// The small model of the same design instead of the full-size one.
+        #[arg(long)]
+        tiny: bool,
+        /// Initialisation seed.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+    },
     /// List the models and where they stand.
     Models,
 }
@@ -79,6 +95,7 @@ fn main() -> Result<()> {
         Cmd::Reproduce { model, args } => reproduce::run(&model, &args),
         Cmd::Datasets { cmd } => datasets::run(cmd),
         Cmd::Bench { args } => bench::run(&args),
+        Cmd::ExportDiffusers { preset, dir, tiny, seed } => export::run(&preset, &dir, tiny, seed),
         Cmd::Models => {
             models::print_table();
             Ok(())

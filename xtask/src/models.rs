@@ -45,6 +45,23 @@ pub const MODELS: &[Model] = &[
     Model { name: "hourglass-unet", krate: None, summary: "Bulat 2020 HourGlass/U-Net hybrid" },
 ];
 
+/// Architecture presets that `cargo xtask params` also knows (crate, name).
+pub const PARAM_PRESETS: &[(&str, &str)] =
+    &[("ddpm-cifar10", "unet-core"), ("sd-v1-5-unet", "unet-core")];
+
+/// The crate whose binary prints the parameter count of `name` (a model or a preset).
+pub fn params_crate(name: &str) -> Result<&'static str> {
+    if let Some((_, k)) = PARAM_PRESETS.iter().find(|(n, _)| *n == name) {
+        return Ok(k);
+    }
+    find(name).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; architecture presets: {}",
+            PARAM_PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
 /// Looks a model up; unknown and not-yet-implemented names are clear errors.
 pub fn find(name: &str) -> Result<&'static str> {
     match MODELS.iter().find(|m| m.name == name) {

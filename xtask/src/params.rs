@@ -6,7 +6,7 @@ use crate::util::{cargo, run_cmd};
 
 /// Runs the model's crate binary with `params <model>`; it prints `<model> params <N>`.
 pub fn run(model: &str) -> Result<()> {
-    let krate = crate::models::find(model)?;
+    let krate = crate::models::params_crate(model)?;
     let env = crate::setup::run()?;
     run_cmd(
         cargo(&env).args(["run", "--quiet", "-p", krate, "--bin", krate, "--", "params", model]),

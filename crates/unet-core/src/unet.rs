@@ -15,9 +15,11 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
+use crate::attention::{Attention, AttentionConfig, AttentionGate};
 use crate::blocks::{ConvBlock, ConvBlockConfig, Padding};
 use crate::layers::resample::{avg_pool, center_crop, interpolate2x, max_pool};
 use crate::layers::{check_dims, Activation, ConvNd, ConvOptions, Downsample, Norm, Upsample};
+use crate::skip::{FreeU, ResPath};
 use crate::{Error, Result};
 
 /// How a decoder level fuses the encoder feature map of the same resolution.
@@ -30,6 +32,12 @@ pub enum SkipFusion {
     Add,
     /// No skip at all: a plain encoder-decoder, for the Fig. 6 ablation.
     None,
+    /// Concatenation of the skip after an additive attention gate driven by the decoder
+    /// feature (Attention U-Net, Oktay 2018): `up{i}.att`.
+    AttentionGated,
+    /// Concatenation of the skip after a MultiResUNet ResPath (Ibtehaz 2020) of
+    /// `depth - level` residual units: `up{i}.respath`.
+    ResPath,
 }
 
 /// Activation φ applied to the 1×…×1 output convolution.
@@ -71,6 +79,18 @@ pub struct UNetConfig {
     pub skip: SkipFusion,
     /// Final activation φ. Default identity.
     pub final_activation: FinalActivation,
+    /// Levels (0 = full resolution, `depth` = bottleneck) whose conv blocks are followed by
+    /// multi-head spatial self-attention (`…attention`), in the encoder and the decoder.
+    /// Default none.
+    #[serde(default)]
+    pub attention_levels: Vec<usize>,
+    /// Width of each attention head. Default 32 (one head below 32 channels).
+    #[serde(default = "default_head_dim")]
+    pub attention_head_dim: i64,
+}
+
+fn default_head_dim() -> i64 {
+    32
 }
 
 impl Default for UNetConfig {
@@ -85,6 +105,8 @@ impl Default for UNetConfig {
             upsample: Upsample::TransposedConv,
             skip: SkipFusion::Concat,
             final_activation: FinalActivation::Identity,
+            attention_levels: Vec::new(),
+            attention_head_dim: default_head_dim(),
         }
     }
 }
@@ -152,6 +174,27 @@ impl UNetConfig {
         self.block.validate()?;
         for &c in &self.channels {
             self.block.norm.validate(c)?;
+        }
+        if let Some(&l) = self.attention_levels.iter().find(|&&l| l > self.depth()) {
+            return Err(Error::config(
+                "attention_levels",
+                &self.attention_levels,
+                format!("level {l} does not exist (depth {})", self.depth()),
+            ));
+        }
+        if self.attention_head_dim <= 0 {
+            return Err(Error::config(
+                "attention_head_dim",
+                self.attention_head_dim,
+                "must be positive",
+            ));
+        }
+        if !self.attention_levels.is_empty() && self.block.padding == Padding::Valid {
+            return Err(Error::config(
+                "attention_levels",
+                &self.attention_levels,
+                "attention is only supported with same padding",
+            ));
         }
         if self.final_activation == FinalActivation::Softmax && self.out_channels < 2 {
             return Err(Error::config(
@@ -256,18 +299,23 @@ enum UpLayer {
     Interpolate(crate::layers::InterpolationMode, ConvNd),
 }
 
-/// One decoder level: up-sample, fuse the skip, conv block.
+/// One decoder level: up-sample, fuse the skip, conv block, optional attention.
 #[derive(Debug)]
 struct Up {
     up: UpLayer,
+    gate: Option<AttentionGate>,
+    respath: Option<ResPath>,
     conv: ConvBlock,
+    attention: Option<Attention>,
 }
 
-/// One encoder level after the first: down-sample, conv block (`down_i.maxpool_conv`).
+/// One encoder level after the first: down-sample, conv block (`down_i.maxpool_conv`),
+/// optional attention.
 #[derive(Debug)]
 struct Down {
     strided: Option<ConvNd>,
     conv: ConvBlock,
+    attention: Option<Attention>,
 }
 
 /// A dimension-generic U-Net. Build with [`UNet::new`], run with [`UNet::forward_t`].
@@ -279,9 +327,11 @@ struct Down {
 pub struct UNet {
     cfg: UNetConfig,
     inc: ConvBlock,
+    inc_attention: Option<Attention>,
     downs: Vec<Down>,
     ups: Vec<Up>,
     outc: ConvNd,
+    freeu: Option<FreeU>,
 }
 
 impl UNet {
@@ -292,6 +342,23 @@ impl UNet {
         let ch = &cfg.channels;
         let depth = cfg.depth();
         let inc = ConvBlock::new(path / "inc", d, cfg.in_channels, ch[0], &cfg.block)?;
+        let attention = |p: nn::Path, level: usize| -> Result<Option<Attention>> {
+            if !cfg.attention_levels.contains(&level) {
+                return Ok(None);
+            }
+            let c = ch[level];
+            let dim_head = cfg.attention_head_dim.min(c);
+            if c % dim_head != 0 {
+                return Err(Error::config(
+                    "attention_head_dim",
+                    cfg.attention_head_dim,
+                    format!("must divide the {c} channels of level {level}"),
+                ));
+            }
+            let groups = (1..=32).rev().find(|g| c % g == 0).unwrap_or(1);
+            Ok(Some(Attention::new(p, c, &AttentionConfig::spatial(c, dim_head, groups, 1e-5))?))
+        };
+        let inc_attention = attention(path / "inc" / "attention", 0)?;
         let mut downs = Vec::with_capacity(depth);
         for i in 1..=depth {
             let p = path / format!("down{i}") / "maxpool_conv";
@@ -304,7 +371,8 @@ impl UNet {
                 Downsample::MaxPool | Downsample::AvgPool => None,
             };
             let conv = ConvBlock::new(&p / 1, d, ch[i - 1], ch[i], &cfg.block)?;
-            downs.push(Down { strided, conv });
+            let attention = attention(path / format!("down{i}") / "attention", i)?;
+            downs.push(Down { strided, conv, attention });
         }
         let mut ups = Vec::with_capacity(depth);
         for (k, level) in (0..depth).rev().enumerate() {
@@ -328,20 +396,50 @@ impl UNet {
                 ),
             };
             let fused = match cfg.skip {
-                SkipFusion::Concat => 2 * cout,
+                SkipFusion::Concat | SkipFusion::AttentionGated | SkipFusion::ResPath => 2 * cout,
                 SkipFusion::Add | SkipFusion::None => cout,
             };
+            let gate = match cfg.skip {
+                SkipFusion::AttentionGated => Some(AttentionGate::new(
+                    &p / "att",
+                    d,
+                    cout,
+                    cout,
+                    (cout / 2).max(1),
+                    cfg.block.norm,
+                )?),
+                _ => None,
+            };
+            let respath = match cfg.skip {
+                SkipFusion::ResPath => {
+                    Some(ResPath::new(&p / "respath", d, cout, depth - level, cfg.block.norm)?)
+                }
+                _ => None,
+            };
             let conv = ConvBlock::new(&p / "conv", d, fused, cout, &cfg.block)?;
-            ups.push(Up { up, conv });
+            let attention = attention(&p / "attention", level)?;
+            ups.push(Up { up, gate, respath, conv, attention });
         }
         let outc =
             ConvNd::new(path / "outc" / "conv", d, ch[0], cfg.out_channels, ConvOptions::valid(1))?;
-        Ok(Self { cfg: cfg.clone(), inc, downs, ups, outc })
+        Ok(Self { cfg: cfg.clone(), inc, inc_attention, downs, ups, outc, freeu: None })
     }
 
     /// The configuration the network was built from.
     pub fn config(&self) -> &UNetConfig {
         &self.cfg
+    }
+
+    /// Enables (or disables with `None`) FreeU re-weighting in the two coarsest decoder levels
+    /// (Si et al. 2023); `FreeU::identity()` leaves outputs unchanged.
+    pub fn set_freeu(&mut self, freeu: Option<FreeU>) {
+        self.freeu = freeu;
+    }
+
+    /// Channels of the tensors [`UNet::forward_with_control`] adds: one per skip (levels
+    /// 0..depth) and the bottleneck last.
+    pub fn control_channels(&self) -> Vec<i64> {
+        self.cfg.channels.clone()
     }
 
     /// Checks that `xs` fits the network, returning the output shape it will produce.
@@ -373,10 +471,36 @@ impl UNet {
     /// - returns `[N, out_channels, *S_out]`; `S_out = S` under same padding, and
     ///   [`UNetConfig::output_size`] of `S` under valid padding.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(xs, train, self.cfg.final_activation)
+        self.forward_with(xs, train, self.cfg.final_activation, None)
     }
 
-    fn forward_with(&self, xs: &Tensor, train: bool, phi: FinalActivation) -> Result<Tensor> {
+    /// [`UNet::forward_t`] with ControlNet-style residuals: `control[l]` (`[N, c_l, *S/2^l]`)
+    /// is added to the skip of level `l`, and the last entry to the bottleneck output. Use
+    /// [`crate::skip::ZeroInjection`] to produce them from a control branch.
+    pub fn forward_with_control(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        control: &[Tensor],
+    ) -> Result<Tensor> {
+        let want = self.cfg.depth() + 1;
+        if control.len() != want {
+            return Err(Error::config(
+                "control",
+                control.len(),
+                format!("expected {want} residuals (one per level)"),
+            ));
+        }
+        self.forward_with(xs, train, self.cfg.final_activation, Some(control))
+    }
+
+    fn forward_with(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        phi: FinalActivation,
+        control: Option<&[Tensor]>,
+    ) -> Result<Tensor> {
         self.output_shape(&xs.size())?;
         let d = self.cfg.dims;
 
@@ -385,6 +509,9 @@ impl UNet {
         //    is pushed on the skip stack.
         let mut skips: Vec<Tensor> = Vec::with_capacity(self.downs.len());
         let mut h = self.inc.forward_t(xs, train)?; // [N, c0, *S]
+        if let Some(a) = &self.inc_attention {
+            h = a.forward_map(&h, None)?;
+        }
         for down in &self.downs {
             let pooled = match (&down.strided, self.cfg.downsample) {
                 (Some(conv), _) => conv.forward(&h)?,
@@ -393,23 +520,49 @@ impl UNet {
             }; // [N, c_{i-1}, *S/2^i]
             skips.push(h);
             h = down.conv.forward_t(&pooled, train)?; // [N, c_i, *S/2^i]
+            if let Some(a) = &down.attention {
+                h = a.forward_map(&h, None)?;
+            }
+        }
+        if let Some(c) = control {
+            // ControlNet residuals: one per skip, the last one on the bottleneck.
+            for (s, r) in skips.iter_mut().zip(c) {
+                *s = s.f_add(r)?;
+            }
+            h = h.f_add(&c[c.len() - 1])?;
         }
         // 2. Bottleneck (lines 10-11) is the last down level; `h` is [N, c_depth, *S/2^depth].
 
         // 3. Expansive path (lines 12-18): pop skips coarsest first.
-        for up in &self.ups {
+        for (stage, up) in self.ups.iter().enumerate() {
             let u = match &up.up {
                 UpLayer::Transposed(conv) => conv.forward(&h)?,
                 UpLayer::Interpolate(mode, conv) => conv.forward(&interpolate2x(&h, d, *mode)?)?,
             }; // [N, c_level, *2S']
             let skip = skips.pop().expect("one skip per decoder level, by construction");
             let spatial = u.size()[2..].to_vec();
+            let skip = center_crop(&skip, &spatial)?;
+            let (u, skip) = match &self.freeu {
+                Some(f) => f.apply(stage, &u, &skip)?,
+                None => (u, skip),
+            };
             let fused = match self.cfg.skip {
-                SkipFusion::Concat => Tensor::f_cat(&[center_crop(&skip, &spatial)?, u], 1)?,
-                SkipFusion::Add => center_crop(&skip, &spatial)?.f_add(&u)?,
+                SkipFusion::Concat => Tensor::f_cat(&[skip, u], 1)?,
+                SkipFusion::AttentionGated => {
+                    let gate = up.gate.as_ref().expect("gate built for AttentionGated");
+                    Tensor::f_cat(&[gate.forward_t(&u, &skip, train)?, u], 1)?
+                }
+                SkipFusion::ResPath => {
+                    let rp = up.respath.as_ref().expect("respath built for ResPath");
+                    Tensor::f_cat(&[rp.forward_t(&skip, train)?, u], 1)?
+                }
+                SkipFusion::Add => skip.f_add(&u)?,
                 SkipFusion::None => u,
             }; // [N, 2·c_level or c_level, *2S']
             h = up.conv.forward_t(&fused, train)?; // [N, c_level, *2S' - shrink]
+            if let Some(a) = &up.attention {
+                h = a.forward_map(&h, None)?;
+            }
         }
 
         // 4. Output head (line 19): 1×…×1 conv and φ.
@@ -425,6 +578,6 @@ impl UNet {
     /// Runs the network without its final activation φ (logits), e.g. for a cross-entropy
     /// loss that applies its own log-softmax. Same shapes as [`UNet::forward_t`].
     pub fn forward_logits_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(xs, train, FinalActivation::Identity)
+        self.forward_with(xs, train, FinalActivation::Identity, None)
     }
 }
