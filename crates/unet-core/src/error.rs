@@ -101,6 +101,17 @@ pub enum Error {
         shape_mismatch: Vec<(String, String, String)>,
     },
 
+    /// Training produced a NaN or infinite loss or gradient; training stops here.
+    #[error("non-finite {what} at step {step} ({value}); lower the learning rate, enable gradient clipping, or check the data")]
+    NonFinite {
+        /// Step at which it happened.
+        step: usize,
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -21,17 +21,21 @@
 //! Run the first reproduction with `cargo xtask reproduce unet2015`.
 
 pub mod attention;
+pub mod autoregressive;
 pub mod blocks;
 pub mod checkpoint;
 pub mod device;
 pub mod diffusers;
+pub mod diffusion;
 pub mod embeddings;
 pub mod error;
+pub mod gan;
 pub mod layers;
 pub mod report;
 pub mod resnet;
 pub mod rng;
 pub mod skip;
+pub mod trainer;
 pub mod unet;
 
 pub use blocks::{ConvBlock, ConvBlockConfig, Padding};

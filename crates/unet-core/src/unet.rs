@@ -494,6 +494,12 @@ impl UNet {
         self.forward_with(xs, train, self.cfg.final_activation, Some(control))
     }
 
+    /// The output (with φ) and the bottleneck features `[N, c_depth, *S/2^depth]`, e.g. for a
+    /// global head on the encoder (U-Net discriminators).
+    pub fn forward_with_bottleneck(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+        self.forward_inner(xs, train, self.cfg.final_activation, None)
+    }
+
     fn forward_with(
         &self,
         xs: &Tensor,
@@ -501,6 +507,16 @@ impl UNet {
         phi: FinalActivation,
         control: Option<&[Tensor]>,
     ) -> Result<Tensor> {
+        Ok(self.forward_inner(xs, train, phi, control)?.0)
+    }
+
+    fn forward_inner(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        phi: FinalActivation,
+        control: Option<&[Tensor]>,
+    ) -> Result<(Tensor, Tensor)> {
         self.output_shape(&xs.size())?;
         let d = self.cfg.dims;
 
@@ -532,6 +548,7 @@ impl UNet {
             h = h.f_add(&c[c.len() - 1])?;
         }
         // 2. Bottleneck (lines 10-11) is the last down level; `h` is [N, c_depth, *S/2^depth].
+        let bottleneck = h.shallow_clone();
 
         // 3. Expansive path (lines 12-18): pop skips coarsest first.
         for (stage, up) in self.ups.iter().enumerate() {
@@ -567,12 +584,13 @@ impl UNet {
 
         // 4. Output head (line 19): 1×…×1 conv and φ.
         let logits = self.outc.forward(&h)?; // [N, out_channels, *S_out]
-        Ok(match phi {
+        let out = match phi {
             FinalActivation::Identity => logits,
             FinalActivation::Sigmoid => logits.sigmoid(),
             FinalActivation::Tanh => logits.tanh(),
             FinalActivation::Softmax => logits.f_softmax(1, logits.kind())?,
-        })
+        };
+        Ok((out, bottleneck))
     }
 
     /// Runs the network without its final activation φ (logits), e.g. for a cross-entropy

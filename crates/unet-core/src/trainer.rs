@@ -1,0 +1,422 @@
+//! A trainer people can trust: AdamW/Adam implemented on tensors (so their state can be saved),
+//! learning-rate warm-up and cosine decay, gradient clipping, EMA of weights, bf16/fp16
+//! autocast on CUDA, per-step seeding for deterministic CPU runs, a NaN/Inf guard, periodic
+//! atomic checkpoints (model, optimiser moments, EMA, step) with exact `--resume`, a progress
+//! bar with loss and throughput, a JSONL metrics log and a loss plot.
+//!
+//! ```no_run
+//! # use tch::{nn, Device, Kind, Tensor};
+//! # use unet_core::trainer::{Trainer, TrainerConfig};
+//! # fn main() -> unet_core::Result<()> {
+//! let mut vs = nn::VarStore::new(Device::Cpu);
+//! let w = vs.root().randn("w", &[4], 0.0, 1.0);
+//! let cfg = TrainerConfig { total_steps: 100, out_dir: "runs/toy".into(), ..Default::default() };
+//! let mut trainer = Trainer::new(&vs, cfg)?;
+//! trainer.resume(&mut vs)?; // continues exactly where a previous run stopped
+//! trainer.run(&mut vs, |_step| Ok((&w - 1.0).square().sum(Kind::Float)))?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use crate::checkpoint::{self, named_variables, to_bytes, write_atomic};
+use crate::report::{cosine_lr, plot_lines, progress_bar, smooth, Series};
+use crate::{Error, Result};
+
+/// Optimiser family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OptimizerKind {
+    /// Adam with L2 weight decay added to the gradient (Kingma & Ba 2015).
+    Adam,
+    /// AdamW with decoupled weight decay (Loshchilov & Hutter 2019).
+    #[default]
+    AdamW,
+}
+
+/// Mixed precision for CUDA runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Precision {
+    /// float32 everywhere.
+    #[default]
+    F32,
+    /// libtorch autocast (bf16/fp16 per op policy) around the loss computation on CUDA.
+    Autocast,
+}
+
+/// Configuration of a [`Trainer`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Adam β₁, β₂.
+    pub betas: (f64, f64),
+    /// Adam ε.
+    pub eps: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// Total optimiser steps (the cosine decays over them).
+    pub total_steps: usize,
+    /// Final learning rate as a fraction of the peak.
+    pub min_lr_ratio: f64,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Exponential moving average of the weights with this decay.
+    pub ema_decay: Option<f64>,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Base seed; step `s` runs under `manual_seed(seed + s)`.
+    pub seed: u64,
+    /// Folder for `checkpoint.safetensors`, `metrics.jsonl`, `loss.png`.
+    pub out_dir: PathBuf,
+    /// Mixed precision (CUDA only; ignored on CPU).
+    pub precision: Precision,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            optimizer: OptimizerKind::AdamW,
+            warmup_steps: 0,
+            total_steps: 1000,
+            min_lr_ratio: 0.1,
+            grad_clip: None,
+            ema_decay: None,
+            checkpoint_every: 0,
+            seed: 0,
+            out_dir: PathBuf::from("target/train"),
+            precision: Precision::F32,
+            progress: false,
+        }
+    }
+}
+
+/// Name of the checkpoint file in `out_dir`.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// Drives optimisation of the trainable variables of one `VarStore`. For GANs, use one trainer
+/// per network (separate optimisers) and alternate with [`crate::gan::phase`].
+#[derive(Debug)]
+pub struct Trainer {
+    cfg: TrainerConfig,
+    names: Vec<String>,
+    params: Vec<Tensor>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    ema: Option<Vec<Tensor>>,
+    /// Non-trainable variables (e.g. batch-norm statistics), saved with the model.
+    buffers: Vec<(String, Tensor)>,
+    step: usize,
+    losses: Vec<(f64, f64)>,
+    started: Instant,
+}
+
+impl Trainer {
+    /// A trainer over the trainable variables of `vs` (fresh optimiser state, step 0).
+    pub fn new(vs: &VarStore, cfg: TrainerConfig) -> Result<Self> {
+        if cfg.lr.is_nan() || cfg.lr <= 0.0 || cfg.total_steps == 0 {
+            return Err(Error::config(
+                "lr/total_steps",
+                (cfg.lr, cfg.total_steps),
+                "need lr > 0 and at least one step",
+            ));
+        }
+        if let Some(d) = cfg.ema_decay {
+            if !(0.0..1.0).contains(&d) {
+                return Err(Error::config("ema_decay", d, "must lie in [0, 1)"));
+            }
+        }
+        let trainable: Vec<Tensor> = vs.trainable_variables();
+        let vars = named_variables(vs);
+        let mut names = Vec::new();
+        let mut params = Vec::new();
+        let mut buffers = Vec::new();
+        for (k, t) in &vars {
+            if trainable.iter().any(|p| p.data_ptr() == t.data_ptr()) {
+                names.push(k.clone());
+                params.push(t.shallow_clone());
+            } else {
+                buffers.push((k.clone(), t.shallow_clone()));
+            }
+        }
+        let zeros = |ps: &[Tensor]| ps.iter().map(|p| p.zeros_like().detach()).collect::<Vec<_>>();
+        let ema = cfg.ema_decay.map(|_| params.iter().map(|p| p.detach().copy()).collect());
+        Ok(Self {
+            m: zeros(&params),
+            v: zeros(&params),
+            ema,
+            buffers,
+            names,
+            params,
+            step: 0,
+            losses: Vec::new(),
+            started: Instant::now(),
+            cfg,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// Learning rate of the current step.
+    pub fn lr(&self) -> f64 {
+        cosine_lr(
+            self.cfg.lr,
+            self.step,
+            self.cfg.total_steps,
+            self.cfg.warmup_steps,
+            self.cfg.min_lr_ratio,
+        )
+    }
+
+    /// `(step, loss)` history of this process and the resumed run.
+    pub fn losses(&self) -> &[(f64, f64)] {
+        &self.losses
+    }
+
+    /// The EMA weights by variable name, if EMA is on.
+    pub fn ema(&self) -> Option<BTreeMap<String, Tensor>> {
+        self.ema
+            .as_ref()
+            .map(|e| self.names.iter().cloned().zip(e.iter().map(|t| t.shallow_clone())).collect())
+    }
+
+    /// Copies the EMA weights into the model (e.g. before sampling).
+    pub fn load_ema_into_model(&self) {
+        if let Some(e) = &self.ema {
+            tch::no_grad(|| {
+                for (p, s) in self.params.iter().zip(e) {
+                    let mut p = p.shallow_clone();
+                    p.copy_(s);
+                }
+            });
+        }
+    }
+
+    /// One optimiser step on `loss`: NaN/Inf guard, backward, clipping, Adam(W), EMA, log.
+    pub fn update(&mut self, loss: &Tensor) -> Result<f64> {
+        let value = loss.double_value(&[]);
+        if !value.is_finite() {
+            return Err(Error::NonFinite { step: self.step, what: "loss", value });
+        }
+        for p in &self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        loss.backward();
+        let lr = self.lr();
+        let (b1, b2) = self.cfg.betas;
+        let t = (self.step + 1) as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let grad_norm = tch::no_grad(|| -> Result<f64> {
+            let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
+            let sq: f64 = grads
+                .iter()
+                .filter(|g| g.defined())
+                .map(|g| g.square().sum(Kind::Double).double_value(&[]))
+                .sum();
+            let norm = sq.sqrt();
+            if !norm.is_finite() {
+                return Err(Error::NonFinite {
+                    step: self.step,
+                    what: "gradient norm",
+                    value: norm,
+                });
+            }
+            let scale = match self.cfg.grad_clip {
+                Some(c) if norm > c => c / (norm + 1e-6),
+                _ => 1.0,
+            };
+            for (i, (p, g)) in self.params.iter().zip(grads).enumerate() {
+                if !g.defined() {
+                    continue;
+                }
+                let mut p = p.shallow_clone();
+                let mut g = g * scale;
+                match self.cfg.optimizer {
+                    OptimizerKind::Adam if self.cfg.weight_decay > 0.0 => {
+                        g += &p * self.cfg.weight_decay
+                    }
+                    OptimizerKind::AdamW if self.cfg.weight_decay > 0.0 => {
+                        let _ = p.g_mul_scalar_(1.0 - lr * self.cfg.weight_decay);
+                    }
+                    _ => {}
+                }
+                let m = &mut self.m[i];
+                let _ = m.g_mul_scalar_(b1);
+                let _ = m.g_add_(&(&g * (1.0 - b1)));
+                let v = &mut self.v[i];
+                let _ = v.g_mul_scalar_(b2);
+                let _ = v.g_add_(&(g.square() * (1.0 - b2)));
+                let denom = (&*v / bc2).sqrt() + self.cfg.eps;
+                let upd = (&*m / bc1) / denom * lr;
+                let _ = p.g_sub_(&upd);
+                if let (Some(ema), Some(d)) = (self.ema.as_mut(), self.cfg.ema_decay) {
+                    let e = &mut ema[i];
+                    let _ = e.g_mul_scalar_(d);
+                    let _ = e.g_add_(&(&p * (1.0 - d)));
+                }
+            }
+            Ok(norm)
+        })?;
+        self.step += 1;
+        self.losses.push((self.step as f64, value));
+        self.log(value, lr, grad_norm)?;
+        if self.cfg.checkpoint_every > 0 && self.step % self.cfg.checkpoint_every == 0 {
+            self.save()?;
+        }
+        Ok(value)
+    }
+
+    fn log(&self, loss: f64, lr: f64, grad_norm: f64) -> Result<()> {
+        let path = self.cfg.out_dir.join("metrics.jsonl");
+        std::fs::create_dir_all(&self.cfg.out_dir)
+            .map_err(|e| Error::Io { path: self.cfg.out_dir.clone(), source: e })?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        let line = serde_json::json!({
+            "step": self.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+            "elapsed_s": self.started.elapsed().as_secs_f64(),
+        });
+        writeln!(f, "{line}").map_err(|e| Error::Io { path, source: e })
+    }
+
+    /// Writes model variables (with buffers), optimiser moments, EMA and the step to
+    /// `out_dir/checkpoint.safetensors` atomically.
+    pub fn save(&self) -> Result<()> {
+        let mut all: BTreeMap<String, Tensor> = BTreeMap::new();
+        for (i, n) in self.names.iter().enumerate() {
+            all.insert(format!("optim.m.{n}"), self.m[i].shallow_clone());
+            all.insert(format!("optim.v.{n}"), self.v[i].shallow_clone());
+            if let Some(e) = &self.ema {
+                all.insert(format!("ema.{n}"), e[i].shallow_clone());
+            }
+        }
+        self.save_with(all)
+    }
+
+    fn save_with(&self, mut all: BTreeMap<String, Tensor>) -> Result<()> {
+        for (n, p) in self.names.iter().zip(&self.params) {
+            all.insert(format!("model.{n}"), p.shallow_clone());
+        }
+        for (n, t) in &self.buffers {
+            all.insert(format!("model.{n}"), t.shallow_clone());
+        }
+        let meta = HashMap::from([
+            ("step".to_string(), self.step.to_string()),
+            ("trainer".to_string(), serde_json::to_string(&self.cfg).unwrap_or_default()),
+        ]);
+        write_atomic(&self.cfg.out_dir.join(CHECKPOINT), &to_bytes(&all, Some(meta))?)
+    }
+
+    /// Continues from `out_dir/checkpoint.safetensors` if it exists: model (strict), moments,
+    /// EMA, step. Returns whether a checkpoint was found.
+    pub fn resume(&mut self, vs: &mut VarStore) -> Result<bool> {
+        let path = self.cfg.out_dir.join(CHECKPOINT);
+        if !path.exists() {
+            return Ok(false);
+        }
+        let ck = checkpoint::read(&path)?;
+        let strip = |prefix: &str| -> BTreeMap<String, Tensor> {
+            ck.tensors
+                .iter()
+                .filter_map(|(k, t)| {
+                    k.strip_prefix(prefix).map(|n| (n.to_string(), t.shallow_clone()))
+                })
+                .collect()
+        };
+        checkpoint::assign_strict(vs, &strip("model."), &path, false)?;
+        let (m, v, ema) = (strip("optim.m."), strip("optim.v."), strip("ema."));
+        tch::no_grad(|| -> Result<()> {
+            for (i, n) in self.names.iter().enumerate() {
+                let get = |map: &BTreeMap<String, Tensor>, what: &str| {
+                    map.get(n).map(|t| t.shallow_clone()).ok_or_else(|| Error::CorruptCheckpoint {
+                        path: path.clone(),
+                        reason: format!("no {what} for `{n}`"),
+                    })
+                };
+                self.m[i].copy_(&get(&m, "first moment")?);
+                self.v[i].copy_(&get(&v, "second moment")?);
+                if let Some(e) = self.ema.as_mut() {
+                    e[i].copy_(&get(&ema, "EMA weight")?);
+                }
+            }
+            Ok(())
+        })?;
+        self.step = ck.metadata.get("step").and_then(|s| s.parse().ok()).ok_or_else(|| {
+            Error::CorruptCheckpoint { path: path.clone(), reason: "no step in metadata".into() }
+        })?;
+        Ok(true)
+    }
+
+    /// Runs steps `step()..total_steps`: each under `manual_seed(seed + step)` (so a resumed run
+    /// repeats exactly what an uninterrupted one does on the CPU), with `loss_fn(step)` computing
+    /// the loss. Ends with a checkpoint and `loss.png`.
+    pub fn run(
+        &mut self,
+        vs: &mut VarStore,
+        mut loss_fn: impl FnMut(usize) -> Result<Tensor>,
+    ) -> Result<()> {
+        let pb = progress_bar(self.cfg.total_steps as u64, "train");
+        if !self.cfg.progress {
+            pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        pb.set_position(self.step as u64);
+        let autocast = self.cfg.precision == Precision::Autocast && vs.device() != Device::Cpu;
+        let t0 = Instant::now();
+        let first = self.step;
+        while self.step < self.cfg.total_steps {
+            tch::manual_seed((self.cfg.seed + self.step as u64) as i64);
+            let step = self.step;
+            let loss = tch::autocast(autocast, || loss_fn(step))?;
+            let value = self.update(&loss)?;
+            let rate = (self.step - first) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            pb.set_message(format!("loss {value:.4}  {rate:.1} steps/s"));
+            pb.inc(1);
+        }
+        pb.finish();
+        self.save()?;
+        self.plot()
+    }
+
+    /// Writes `loss.png` (raw and smoothed).
+    pub fn plot(&self) -> Result<()> {
+        if self.losses.is_empty() {
+            return Ok(());
+        }
+        let pts = self.losses.clone();
+        plot_lines(
+            &self.cfg.out_dir.join("loss.png"),
+            "training loss",
+            "step",
+            "loss",
+            &[
+                Series::new("loss", pts.clone()).faint(),
+                Series::new("EMA 0.05", smooth(&pts, 0.05)),
+            ],
+            pts.iter().all(|p| p.1 > 0.0),
+        )
+    }
+}
