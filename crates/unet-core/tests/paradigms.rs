@@ -378,7 +378,13 @@ fn kl_autoencoder_compresses_and_learns_on_every_rank() {
     use unet_core::diffusion::autoencoder::{Autoencoder, AutoencoderConfig};
     tch::set_num_threads(1);
     for dims in 1..=3usize {
-        let cfg = AutoencoderConfig { dims, in_channels: 1, channels: vec![8, 16], latent_channels: 2, norm_groups: 4 };
+        let cfg = AutoencoderConfig {
+            dims,
+            in_channels: 1,
+            channels: vec![8, 16],
+            latent_channels: 2,
+            norm_groups: 4,
+        };
         let vs = nn::VarStore::new(Device::Cpu);
         let ae = Autoencoder::new(&vs.root(), &cfg).unwrap();
         let side = [0, 32, 16, 8][dims];
