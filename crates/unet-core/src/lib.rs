@@ -31,6 +31,7 @@ pub mod embeddings;
 pub mod error;
 pub mod gan;
 pub mod layers;
+pub mod metrics;
 pub mod report;
 pub mod resnet;
 pub mod rng;

@@ -1,4 +1,5 @@
-//! Segmentation metrics and the Otsu thresholding baseline.
+//! Image metrics: Dice and IoU with an Otsu thresholding baseline for segmentation, PSNR and
+//! SSIM for restoration (checked against scikit-image).
 //!
 //! Dice (Sørensen-Dice, `2|P∩G| / (|P|+|G|)`) and IoU (Jaccard, `|P∩G| / |P∪G|`) are computed
 //! per image on the foreground class and averaged over images, the way segmentation papers
@@ -140,6 +141,74 @@ pub fn otsu_segment(img: ArrayView2<u8>, polarity: Polarity) -> ndarray::Array2<
     } else {
         bright.mapv(|b| 1 - b)
     }
+}
+
+/// Peak signal-to-noise ratio per image, `10 · log10(L² / MSE)` dB, for `[N, C, H, W]`
+/// tensors with data range `L` (as scikit-image's `peak_signal_noise_ratio`). Identical images
+/// give +∞.
+pub fn psnr(a: &tch::Tensor, b: &tch::Tensor, data_range: f64) -> crate::Result<Vec<f64>> {
+    check_pair(a, b)?;
+    let mse = (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double))
+        .square()
+        .flatten(1, -1)
+        .mean_dim(1, false, tch::Kind::Double);
+    Ok(Vec::<f64>::try_from(mse)?
+        .into_iter()
+        .map(|m| 10.0 * (data_range * data_range / m).log10())
+        .collect())
+}
+
+fn check_pair(a: &tch::Tensor, b: &tch::Tensor) -> crate::Result<()> {
+    if a.size() != b.size() || a.dim() != 4 {
+        return Err(crate::ImageError::Invalid(format!(
+            "expected two [N, C, H, W] images of one shape, got {:?} and {:?}",
+            a.size(),
+            b.size()
+        )));
+    }
+    Ok(())
+}
+
+/// Structural similarity (Wang et al. 2004) per image for `[N, C, H, W]` tensors: 11-tap
+/// Gaussian window (σ = 1.5), K₁ = 0.01, K₂ = 0.03, population covariances, mean over the
+/// positions whose window lies inside the image and over channels — the same number as
+/// scikit-image's `structural_similarity(…, gaussian_weights=True, sigma=1.5,
+/// use_sample_covariance=False, data_range=L, channel_axis=…)`.
+pub fn ssim(a: &tch::Tensor, b: &tch::Tensor, data_range: f64) -> crate::Result<Vec<f64>> {
+    use tch::{Kind, Tensor};
+    check_pair(a, b)?;
+    let s = a.size();
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    if h < 11 || w < 11 {
+        return Err(crate::ImageError::Invalid(format!(
+            "SSIM needs images of at least 11×11, got {h}×{w}"
+        )));
+    }
+    let sigma = 1.5f64;
+    let taps: Vec<f64> = (-5..=5).map(|x: i32| (-0.5 * (x as f64 / sigma).powi(2)).exp()).collect();
+    let sum: f64 = taps.iter().sum();
+    let g = Tensor::from_slice(&taps.iter().map(|t| t / sum).collect::<Vec<_>>());
+    let kx = g.view([1, 1, 1, 11]).to_device(a.device());
+    let ky = g.view([1, 1, 11, 1]).to_device(a.device());
+    // Valid-mode separable filtering = the interior that scikit-image keeps after cropping.
+    let filt = |t: &Tensor| -> crate::Result<Tensor> {
+        let t = t.f_reshape([n * c, 1, h, w])?;
+        let t = t.f_conv2d(&kx, None::<&Tensor>, [1, 1], [0, 0], [1, 1], 1)?;
+        Ok(t.f_conv2d(&ky, None::<&Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+    };
+    let x = a.to_kind(Kind::Double);
+    let y = b.to_kind(Kind::Double);
+    let (ux, uy) = (filt(&x)?, filt(&y)?);
+    let (uxx, uyy, uxy) = (filt(&(&x * &x))?, filt(&(&y * &y))?, filt(&(&x * &y))?);
+    let vx = uxx - &ux * &ux;
+    let vy = uyy - &uy * &uy;
+    let vxy = uxy - &ux * &uy;
+    let c1 = (0.01 * data_range).powi(2);
+    let c2 = (0.03 * data_range).powi(2);
+    let num = (&ux * &uy * 2.0 + c1) * (vxy * 2.0 + c2);
+    let den = (ux.square() + uy.square() + c1) * (vx + vy + c2);
+    let map = (num / den).f_reshape([n, -1])?;
+    Ok(Vec::<f64>::try_from(map.mean_dim(1, false, Kind::Double))?)
 }
 
 #[cfg(test)]
