@@ -8,6 +8,7 @@
 //! Run it: `cargo xtask reproduce unet2015`. This crate re-exports [`unet_core`], so it is the
 //! only dependency an image project needs.
 
+pub mod classifier;
 pub mod data;
 pub mod error;
 pub mod io;

@@ -58,6 +58,7 @@ pub struct DiffusersUNet {
     conv_norm_out: NormLayer,
     conv_out: ConvNd,
     freeu: Option<FreeU>,
+    skips_enabled: bool,
 }
 
 impl DiffusersUNet {
@@ -267,12 +268,20 @@ impl DiffusersUNet {
             conv_norm_out,
             conv_out,
             freeu: None,
+            skips_enabled: true,
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &DiffusersConfig {
         &self.cfg
+    }
+
+    /// Turns the skip connections off (`false`): every skip tensor is replaced by zeros, so the
+    /// same architecture and parameter count become a plain encoder-decoder — the survey's
+    /// Fig. 6 ablation.
+    pub fn set_skips_enabled(&mut self, enabled: bool) {
+        self.skips_enabled = enabled;
     }
 
     /// Enables (or, with `None`, disables) FreeU re-weighting at inference (Si et al. 2023),
@@ -403,6 +412,9 @@ impl DiffusersUNet {
             for (j, r) in block.resnets.iter().enumerate() {
                 let mut skip =
                     skips.pop().ok_or_else(|| Error::config("up_blocks", i, "ran out of skips"))?;
+                if !self.skips_enabled {
+                    skip = skip.zeros_like();
+                }
                 if let (Some(f), true) = (&self.freeu, i < 2) {
                     let (hh, ss) = f.apply(i, &h, &skip)?;
                     h = hh;

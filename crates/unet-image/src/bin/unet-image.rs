@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tch::Device;
-use unet_image::models::unet2015;
+use unet_image::models::{ddpm, freeu, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -29,8 +29,8 @@ enum Cmd {
     Reproduce {
         model: String,
         /// Output folder.
-        #[arg(long, default_value = "target/reproduce/unet2015")]
-        out: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Data cache with fetched data sets (embedded samples otherwise).
         #[arg(long)]
         data_cache: Option<PathBuf>,
@@ -67,6 +67,15 @@ enum Cmd {
     },
 }
 
+fn ddpm_params(name: &str) -> Result<(), String> {
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let cfg = ddpm::full().map_err(|e| e.to_string())?;
+    unet_image::diffusers::DiffusersUNet::new(&vs.root(), &cfg).map_err(|e| e.to_string())?;
+    // FreeU adds no parameters: its count is that of the U-Net it re-weights.
+    println!("{name} params {}", unet_image::parameter_count(&vs));
+    Ok(())
+}
+
 fn unknown(model: &str) -> String {
     format!("unknown image model `{model}`; available: {}", unet_image::models::MODELS.join(", "))
 }
@@ -87,6 +96,7 @@ fn main() -> ExitCode {
                     .map(|_| println!("unet2015 params {}", unet_image::parameter_count(&vs)))
                     .map_err(|e| e.to_string())
             }
+            "ddpm" | "freeu" => ddpm_params(&model),
             m => Err(unknown(m)),
         },
         Cmd::Reproduce {
@@ -103,7 +113,9 @@ fn main() -> ExitCode {
             train_scenes,
             test_scenes,
             quiet,
-        } => match model.as_str() {
+        } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("target/reproduce").join(&model));
+            match model.as_str() {
             "unet2015" => {
                 unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
                     let d = unet2015::RunOptions::default();
@@ -134,8 +146,53 @@ fn main() -> ExitCode {
                     Ok(())
                 })
             }
+            "ddpm" => unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
+                let d = ddpm::RunOptions::default();
+                let opts = ddpm::RunOptions {
+                    out,
+                    data_cache,
+                    steps: steps.unwrap_or(d.steps),
+                    batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                    base: base.unwrap_or(d.base),
+                    device,
+                    seed: seed.unwrap_or(d.seed),
+                    progress: !quiet,
+                    ..d
+                };
+                let r = ddpm::run(&opts).map_err(|e| e.to_string())?;
+                println!(
+                    "ddpm: FD-FMNIST {:.2} with skips vs {:.2} without (real {:.2}, noise {:.2}); report {}",
+                    r.variants[0].fd,
+                    r.variants[1].fd,
+                    r.fd_real,
+                    r.fd_noise,
+                    opts.out.join("report.md").display()
+                );
+                Ok(())
+            }),
+            "freeu" => unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
+                let d = ddpm::RunOptions::default();
+                let ddpm_opts = ddpm::RunOptions {
+                    out: out.parent().map(|p| p.join("ddpm")).unwrap_or_else(|| PathBuf::from("target/reproduce/ddpm")),
+                    data_cache,
+                    steps: steps.unwrap_or(d.steps),
+                    batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                    base: base.unwrap_or(d.base),
+                    device,
+                    seed: seed.unwrap_or(d.seed),
+                    progress: !quiet,
+                    ..d
+                };
+                let r = freeu::run(&out, &ddpm_opts).map_err(|e| e.to_string())?;
+                for s in &r {
+                    println!("freeu: {:<40} FD-FMNIST {:.2}", s.name, s.fd);
+                }
+                println!("report {}", out.join("report.md").display());
+                Ok(())
+            }),
             m => Err(unknown(m)),
-        },
+            }
+        }
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! Ready-made image models: presets (full size and small) and their reproductions.
 
+pub mod ddpm;
+pub mod freeu;
 pub mod unet2015;
 
 /// Image models this crate reproduces, for `params` and `reproduce`.
-pub const MODELS: &[&str] = &["unet2015"];
+pub const MODELS: &[&str] = &["unet2015", "ddpm", "freeu"];
