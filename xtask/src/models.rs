@@ -33,7 +33,11 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-image"),
         summary: "Si 2023 FreeU re-weighting of the trained ddpm U-Net, FD-FMNIST with and without",
     },
-    Model { name: "inpainting", krate: None, summary: "mask-conditioned diffusion inpainting" },
+    Model {
+        name: "inpainting",
+        krate: Some("unet-image"),
+        summary: "mask-conditioned diffusion inpainting, PSNR/SSIM vs mean fill",
+    },
     Model { name: "pix2pix", krate: None, summary: "Isola 2017 U-Net-256 + PatchGAN" },
     Model { name: "pixelcnnpp", krate: None, summary: "Salimans 2017 PixelCNN++" },
     Model { name: "wave-unet", krate: None, summary: "Stoller 2018 Wave-U-Net" },

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tch::Device;
-use unet_image::models::{ddpm, freeu, unet2015};
+use unet_image::models::{ddpm, freeu, inpainting, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -97,6 +97,15 @@ fn main() -> ExitCode {
                     .map_err(|e| e.to_string())
             }
             "ddpm" | "freeu" => ddpm_params(&model),
+            "inpainting" => {
+                let vs = tch::nn::VarStore::new(Device::Cpu);
+                inpainting::full()
+                    .and_then(|cfg| {
+                        Ok(unet_image::diffusers::DiffusersUNet::new(&vs.root(), &cfg)?)
+                    })
+                    .map(|_| println!("inpainting params {}", unet_image::parameter_count(&vs)))
+                    .map_err(|e| e.to_string())
+            }
             m => Err(unknown(m)),
         },
         Cmd::Reproduce {
@@ -188,6 +197,30 @@ fn main() -> ExitCode {
                     println!("freeu: {:<40} FD-FMNIST {:.2}", s.name, s.fd);
                 }
                 println!("report {}", out.join("report.md").display());
+                Ok(())
+            }),
+            "inpainting" => unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
+                let d = inpainting::RunOptions::default();
+                let opts = inpainting::RunOptions {
+                    out,
+                    data_cache,
+                    steps: steps.unwrap_or(d.steps),
+                    batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                    base: base.unwrap_or(d.base),
+                    device,
+                    seed: seed.unwrap_or(d.seed),
+                    progress: !quiet,
+                    ..d
+                };
+                let r = inpainting::run(&opts).map_err(|e| e.to_string())?;
+                println!(
+                    "inpainting: PSNR(hole) {:.2} dB / SSIM {:.3} vs mean fill {:.2} dB / {:.3}; report {}",
+                    r.psnr_hole.0,
+                    r.ssim.0,
+                    r.psnr_hole.1,
+                    r.ssim.1,
+                    opts.out.join("report.md").display()
+                );
                 Ok(())
             }),
             m => Err(unknown(m)),

@@ -127,11 +127,11 @@ pub struct RunResult {
 }
 
 /// 28×28 → 32×32 with the background value −1.
-fn pad32(x: &Tensor) -> Tensor {
+pub(crate) fn pad32(x: &Tensor) -> Tensor {
     x.pad([2, 2, 2, 2], "constant", -1.0)
 }
 
-fn crop28(x: &Tensor) -> Tensor {
+pub(crate) fn crop28(x: &Tensor) -> Tensor {
     x.narrow(2, 2, 28).narrow(3, 2, 28)
 }
 
