@@ -556,7 +556,9 @@ impl UNet {
                 UpLayer::Transposed(conv) => conv.forward(&h)?,
                 UpLayer::Interpolate(mode, conv) => conv.forward(&interpolate2x(&h, d, *mode)?)?,
             }; // [N, c_level, *2S']
-            let skip = skips.pop().expect("one skip per decoder level, by construction");
+            let skip = skips.pop().ok_or_else(|| {
+                Error::config("skips", stage, "decoder level without a matching skip")
+            })?;
             let spatial = u.size()[2..].to_vec();
             let skip = center_crop(&skip, &spatial)?;
             let (u, skip) = match &self.freeu {
@@ -566,11 +568,17 @@ impl UNet {
             let fused = match self.cfg.skip {
                 SkipFusion::Concat => Tensor::f_cat(&[skip, u], 1)?,
                 SkipFusion::AttentionGated => {
-                    let gate = up.gate.as_ref().expect("gate built for AttentionGated");
+                    let gate = up
+                        .gate
+                        .as_ref()
+                        .ok_or_else(|| Error::config("skip", stage, "no attention gate built"))?;
                     Tensor::f_cat(&[gate.forward_t(&u, &skip, train)?, u], 1)?
                 }
                 SkipFusion::ResPath => {
-                    let rp = up.respath.as_ref().expect("respath built for ResPath");
+                    let rp = up
+                        .respath
+                        .as_ref()
+                        .ok_or_else(|| Error::config("skip", stage, "no ResPath built"))?;
                     Tensor::f_cat(&[rp.forward_t(&skip, train)?, u], 1)?
                 }
                 SkipFusion::Add => skip.f_add(&u)?,
