@@ -41,15 +41,7 @@ impl MaskedConv {
         if kernel % 2 == 0 || kernel <= 0 {
             return Err(Error::config("kernel", kernel, "masked convolutions need an odd kernel"));
         }
-        let geo = ConvGeometry {
-            kernel: vec![kernel; dims],
-            stride: vec![1; dims],
-            padding: vec![kernel / 2; dims],
-            dilation: vec![1; dims],
-            groups: 1,
-            bias: true,
-            transposed: false,
-        };
+        let geo = ConvGeometry::same(dims, kernel, 1, true);
         let conv = ConvNd::with_geometry(path, dims, cin, cout, geo)?;
         let numel = kernel.pow(dims as u32);
         let centre = numel / 2; // raster index of the centre

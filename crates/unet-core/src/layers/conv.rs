@@ -65,6 +65,19 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
+    /// A stride-1, size-preserving `kernel`-wide (odd) convolution with dilation `dilation`.
+    pub fn same(dims: usize, kernel: i64, dilation: i64, bias: bool) -> Self {
+        Self {
+            kernel: vec![kernel; dims],
+            stride: vec![1; dims],
+            padding: vec![dilation * (kernel - 1) / 2; dims],
+            dilation: vec![dilation; dims],
+            groups: 1,
+            bias,
+            transposed: false,
+        }
+    }
+
     /// The uniform geometry of `opts` over `dims` axes.
     pub fn uniform(dims: usize, opts: ConvOptions) -> Self {
         Self {
@@ -267,15 +280,7 @@ impl SpatialConv {
                 "same padding needs an odd kernel size",
             ));
         }
-        let same = |k: i64, d: i64| ConvGeometry {
-            kernel: vec![k; dims],
-            stride: vec![1; dims],
-            padding: vec![d * (k - 1) / 2; dims],
-            dilation: vec![d; dims],
-            groups: 1,
-            bias,
-            transposed: false,
-        };
+        let same = |k: i64, d: i64| ConvGeometry::same(dims, k, d, bias);
         Ok(match kind {
             ConvKind::Full => {
                 SpatialConv::Full(ConvNd::with_geometry(path, dims, cin, cout, same(kernel, 1))?)

@@ -67,11 +67,13 @@ enum Cmd {
     },
 }
 
-fn ddpm_params(name: &str) -> Result<(), String> {
+fn diffusers_params(
+    name: &str,
+    cfg: unet_image::Result<unet_image::diffusers::DiffusersConfig>,
+) -> Result<(), String> {
+    let cfg = cfg.map_err(|e| e.to_string())?;
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let cfg = ddpm::full().map_err(|e| e.to_string())?;
     unet_image::diffusers::DiffusersUNet::new(&vs.root(), &cfg).map_err(|e| e.to_string())?;
-    // FreeU adds no parameters: its count is that of the U-Net it re-weights.
     println!("{name} params {}", unet_image::parameter_count(&vs));
     Ok(())
 }
@@ -96,16 +98,9 @@ fn main() -> ExitCode {
                     .map(|_| println!("unet2015 params {}", unet_image::parameter_count(&vs)))
                     .map_err(|e| e.to_string())
             }
-            "ddpm" | "freeu" => ddpm_params(&model),
-            "inpainting" => {
-                let vs = tch::nn::VarStore::new(Device::Cpu);
-                inpainting::full()
-                    .and_then(|cfg| {
-                        Ok(unet_image::diffusers::DiffusersUNet::new(&vs.root(), &cfg)?)
-                    })
-                    .map(|_| println!("inpainting params {}", unet_image::parameter_count(&vs)))
-                    .map_err(|e| e.to_string())
-            }
+            // FreeU adds no parameters: its count is that of the U-Net it re-weights.
+            "ddpm" | "freeu" => diffusers_params(&model, ddpm::full()),
+            "inpainting" => diffusers_params(&model, inpainting::full()),
             m => Err(unknown(m)),
         },
         Cmd::Reproduce {
@@ -124,107 +119,99 @@ fn main() -> ExitCode {
             quiet,
         } => {
             let out = out.unwrap_or_else(|| PathBuf::from("target/reproduce").join(&model));
-            match model.as_str() {
-            "unet2015" => {
-                unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
-                    let d = unet2015::RunOptions::default();
-                    let opts = unet2015::RunOptions {
+            unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
+                // The options the diffusion reproductions share, with the ddpm defaults.
+                let ddpm_opts = |out: PathBuf| {
+                    let d = ddpm::RunOptions::default();
+                    ddpm::RunOptions {
                         out,
-                        data_cache,
+                        data_cache: data_cache.clone(),
                         steps: steps.unwrap_or(d.steps),
-                        batch_size: batch_size.unwrap_or(d.batch_size),
-                        lr: lr.unwrap_or(d.lr),
+                        batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
                         base: base.unwrap_or(d.base),
-                        depth: depth.unwrap_or(d.depth),
                         device,
                         seed: seed.unwrap_or(d.seed),
-                        train_scenes: train_scenes.unwrap_or(d.train_scenes),
-                        test_scenes: test_scenes.unwrap_or(d.test_scenes),
                         progress: !quiet,
                         ..d
-                    };
-                    let r = unet2015::run(&opts).map_err(|e| e.to_string())?;
-                    println!(
-                    "unet2015: Dice {:.4} / IoU {:.4} (U-Net) vs {:.4} / {:.4} (Otsu); report {}",
-                    r.unet.0,
-                    r.unet.1,
-                    r.otsu.0,
-                    r.otsu.1,
-                    unet2015::report_path(&opts.out).display()
-                );
-                    Ok(())
-                })
-            }
-            "ddpm" => unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
-                let d = ddpm::RunOptions::default();
-                let opts = ddpm::RunOptions {
-                    out,
-                    data_cache,
-                    steps: steps.unwrap_or(d.steps),
-                    batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
-                    base: base.unwrap_or(d.base),
-                    device,
-                    seed: seed.unwrap_or(d.seed),
-                    progress: !quiet,
-                    ..d
+                    }
                 };
-                let r = ddpm::run(&opts).map_err(|e| e.to_string())?;
-                println!(
-                    "ddpm: FD-FMNIST {:.2} with skips vs {:.2} without (real {:.2}, noise {:.2}); report {}",
-                    r.variants[0].fd,
-                    r.variants[1].fd,
-                    r.fd_real,
-                    r.fd_noise,
-                    opts.out.join("report.md").display()
-                );
-                Ok(())
-            }),
-            "freeu" => unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
-                let d = ddpm::RunOptions::default();
-                let ddpm_opts = ddpm::RunOptions {
-                    out: out.parent().map(|p| p.join("ddpm")).unwrap_or_else(|| PathBuf::from("target/reproduce/ddpm")),
-                    data_cache,
-                    steps: steps.unwrap_or(d.steps),
-                    batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
-                    base: base.unwrap_or(d.base),
-                    device,
-                    seed: seed.unwrap_or(d.seed),
-                    progress: !quiet,
-                    ..d
-                };
-                let r = freeu::run(&out, &ddpm_opts).map_err(|e| e.to_string())?;
-                for s in &r {
-                    println!("freeu: {:<40} FD-FMNIST {:.2}", s.name, s.fd);
+                match model.as_str() {
+                    "unet2015" => {
+                        let d = unet2015::RunOptions::default();
+                        let opts = unet2015::RunOptions {
+                            out,
+                            data_cache: data_cache.clone(),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.unwrap_or(d.batch_size),
+                            lr: lr.unwrap_or(d.lr),
+                            base: base.unwrap_or(d.base),
+                            depth: depth.unwrap_or(d.depth),
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            train_scenes: train_scenes.unwrap_or(d.train_scenes),
+                            test_scenes: test_scenes.unwrap_or(d.test_scenes),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = unet2015::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "unet2015: Dice {:.4} / IoU {:.4} (U-Net) vs {:.4} / {:.4} (Otsu); report {}",
+                            r.unet.0,
+                            r.unet.1,
+                            r.otsu.0,
+                            r.otsu.1,
+                            unet2015::report_path(&opts.out).display()
+                        );
+                    }
+                    "ddpm" => {
+                        let opts = ddpm_opts(out);
+                        let r = ddpm::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "ddpm: FD-FMNIST {:.2} with skips vs {:.2} without (real {:.2}, noise {:.2}); report {}",
+                            r.variants[0].fd,
+                            r.variants[1].fd,
+                            r.fd_real,
+                            r.fd_noise,
+                            opts.out.join("report.md").display()
+                        );
+                    }
+                    "freeu" => {
+                        // FreeU re-weights the model the ddpm reproduction trained, beside `out`.
+                        let ddpm_out = out.parent().map(|p| p.join("ddpm")).unwrap_or_else(|| PathBuf::from("target/reproduce/ddpm"));
+                        let r = freeu::run(&out, &ddpm_opts(ddpm_out)).map_err(|e| e.to_string())?;
+                        for s in &r {
+                            println!("freeu: {:<40} FD-FMNIST {:.2}", s.name, s.fd);
+                        }
+                        println!("report {}", out.join("report.md").display());
+                    }
+                    "inpainting" => {
+                        let shared = ddpm_opts(out);
+                        let d = inpainting::RunOptions::default();
+                        let opts = inpainting::RunOptions {
+                            out: shared.out,
+                            data_cache: shared.data_cache,
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: shared.batch_size,
+                            base: shared.base,
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            progress: shared.progress,
+                            ..d
+                        };
+                        let r = inpainting::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "inpainting: PSNR(hole) {:.2} dB / SSIM {:.3} vs mean fill {:.2} dB / {:.3}; report {}",
+                            r.psnr_hole.0,
+                            r.ssim.0,
+                            r.psnr_hole.1,
+                            r.ssim.1,
+                            opts.out.join("report.md").display()
+                        );
+                    }
+                    m => return Err(unknown(m)),
                 }
-                println!("report {}", out.join("report.md").display());
                 Ok(())
-            }),
-            "inpainting" => unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
-                let d = inpainting::RunOptions::default();
-                let opts = inpainting::RunOptions {
-                    out,
-                    data_cache,
-                    steps: steps.unwrap_or(d.steps),
-                    batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
-                    base: base.unwrap_or(d.base),
-                    device,
-                    seed: seed.unwrap_or(d.seed),
-                    progress: !quiet,
-                    ..d
-                };
-                let r = inpainting::run(&opts).map_err(|e| e.to_string())?;
-                println!(
-                    "inpainting: PSNR(hole) {:.2} dB / SSIM {:.3} vs mean fill {:.2} dB / {:.3}; report {}",
-                    r.psnr_hole.0,
-                    r.ssim.0,
-                    r.psnr_hole.1,
-                    r.ssim.1,
-                    opts.out.join("report.md").display()
-                );
-                Ok(())
-            }),
-            m => Err(unknown(m)),
-            }
+            })
         }
     };
     match res {

@@ -135,6 +135,35 @@ pub(crate) fn crop28(x: &Tensor) -> Tensor {
     x.narrow(2, 2, 28).narrow(3, 2, 28)
 }
 
+/// The trainer of the small diffusion runs (`ddpm`, `inpainting`): AdamW 2e-3 with 5 % warm-up
+/// and cosine decay to 5 %, clipping 1.0, EMA 0.995, a checkpoint every 500 steps; a fresh
+/// run starts a fresh `metrics.jsonl` in `out_dir`.
+pub(crate) fn diffusion_trainer(
+    vs: &nn::VarStore,
+    steps: usize,
+    seed: u64,
+    out_dir: PathBuf,
+    progress: bool,
+) -> Result<Trainer> {
+    let _ = std::fs::remove_file(out_dir.join("metrics.jsonl"));
+    Ok(Trainer::new(
+        vs,
+        TrainerConfig {
+            lr: 2e-3,
+            total_steps: steps,
+            warmup_steps: steps / 20,
+            min_lr_ratio: 0.05,
+            grad_clip: Some(1.0),
+            ema_decay: Some(0.995),
+            checkpoint_every: 500,
+            seed,
+            out_dir,
+            progress,
+            ..TrainerConfig::default()
+        },
+    )?)
+}
+
 fn train_variant(
     opts: &RunOptions,
     cfg: &DiffusersConfig,
@@ -147,21 +176,8 @@ fn train_variant(
     let mut vs = nn::VarStore::new(opts.device);
     let mut model = DiffusersUNet::new(&vs.root(), cfg)?;
     model.set_skips_enabled(skips);
-    let tcfg = TrainerConfig {
-        lr: 2e-3,
-        total_steps: opts.steps,
-        warmup_steps: opts.steps / 20,
-        min_lr_ratio: 0.05,
-        grad_clip: Some(1.0),
-        ema_decay: Some(0.995),
-        checkpoint_every: 500,
-        seed: opts.seed,
-        out_dir: opts.out.join(name),
-        progress: opts.progress,
-        ..TrainerConfig::default()
-    };
-    let _ = std::fs::remove_file(tcfg.out_dir.join("metrics.jsonl"));
-    let mut trainer = Trainer::new(&vs, tcfg)?;
+    let mut trainer =
+        diffusion_trainer(&vs, opts.steps, opts.seed, opts.out.join(name), opts.progress)?;
     let n = data.size()[0];
     let t0 = Instant::now();
     trainer.run(&mut vs, |_| {

@@ -21,9 +21,8 @@ use unet_core::diffusion::{
 };
 use unet_core::parameter_count;
 use unet_core::report::{markdown_table, plot_lines, smooth, thousands, Series};
-use unet_core::trainer::{Trainer, TrainerConfig};
 
-use super::ddpm::{crop28, image_grid, pad32};
+use super::ddpm::{crop28, diffusion_trainer, image_grid, pad32};
 use crate::classifier::to_model_range;
 use crate::data::fashion_mnist::{FashionMnist, Split};
 use crate::io::write_gray_png;
@@ -157,21 +156,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let mut vs = nn::VarStore::new(opts.device);
     let model = DiffusersUNet::new(&vs.root(), &cfg)?;
     let small_params = parameter_count(&vs);
-    let tcfg = TrainerConfig {
-        lr: 2e-3,
-        total_steps: opts.steps,
-        warmup_steps: opts.steps / 20,
-        min_lr_ratio: 0.05,
-        grad_clip: Some(1.0),
-        ema_decay: Some(0.995),
-        checkpoint_every: 500,
-        seed: opts.seed,
-        out_dir: opts.out.join("train"),
-        progress: opts.progress,
-        ..TrainerConfig::default()
-    };
-    let _ = std::fs::remove_file(tcfg.out_dir.join("metrics.jsonl"));
-    let mut trainer = Trainer::new(&vs, tcfg)?;
+    let mut trainer =
+        diffusion_trainer(&vs, opts.steps, opts.seed, opts.out.join("train"), opts.progress)?;
     let n = data.size()[0];
     let t0 = Instant::now();
     trainer.run(&mut vs, |_| {
