@@ -19,8 +19,16 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-image"),
         summary: "Ronneberger 2015 U-Net, segmentation of Fashion-MNIST items on textures",
     },
-    Model { name: "resunet", krate: None, summary: "Zhang 2018 residual U-Net" },
-    Model { name: "multiresunet", krate: None, summary: "Ibtehaz 2020 MultiResUNet" },
+    Model {
+        name: "resunet",
+        krate: Some("unet-image"),
+        summary: "Zhang 2018 residual U-Net, same task as unet2015, Dice vs the unet2015 design",
+    },
+    Model {
+        name: "multiresunet",
+        krate: Some("unet-image"),
+        summary: "Ibtehaz 2020 MultiResUNet, same task as unet2015, Dice vs the unet2015 design",
+    },
     Model {
         name: "ddpm",
         krate: Some("unet-image"),

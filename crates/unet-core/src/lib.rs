@@ -20,6 +20,7 @@
 //!
 //! Run the first reproduction with `cargo xtask reproduce unet2015`.
 
+pub mod arch;
 pub mod attention;
 pub mod autoregressive;
 pub mod blocks;

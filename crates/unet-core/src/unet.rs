@@ -54,6 +54,18 @@ pub enum FinalActivation {
     Softmax,
 }
 
+impl FinalActivation {
+    /// Applies φ to head outputs `[N, C, *S]` (soft-max over the channel axis).
+    pub fn apply(&self, logits: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            FinalActivation::Identity => logits.shallow_clone(),
+            FinalActivation::Sigmoid => logits.sigmoid(),
+            FinalActivation::Tanh => logits.tanh(),
+            FinalActivation::Softmax => logits.f_softmax(1, logits.kind())?,
+        })
+    }
+}
+
 /// Configuration of a [`UNet`]. `UNetConfig::default()` is exactly Algorithm 1 of the survey:
 /// 2D, four 2×2 max-pool levels plus the bottleneck, `(Conv3×3 → BN → ReLU) × 2` per level,
 /// 2×2 up-convolutions, concatenation skips, 1×1 head with identity φ, channels 64…1024.
@@ -592,13 +604,7 @@ impl UNet {
 
         // 4. Output head (line 19): 1×…×1 conv and φ.
         let logits = self.outc.forward(&h)?; // [N, out_channels, *S_out]
-        let out = match phi {
-            FinalActivation::Identity => logits,
-            FinalActivation::Sigmoid => logits.sigmoid(),
-            FinalActivation::Tanh => logits.tanh(),
-            FinalActivation::Softmax => logits.f_softmax(1, logits.kind())?,
-        };
-        Ok((out, bottleneck))
+        Ok((phi.apply(&logits)?, bottleneck))
     }
 
     /// Runs the network without its final activation φ (logits), e.g. for a cross-entropy

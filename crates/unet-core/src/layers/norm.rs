@@ -135,6 +135,24 @@ impl NormLayer {
         })
     }
 
+    /// Batch norm whose scale γ is fixed at 1 (stored, not trainable): Keras'
+    /// `BatchNormalization(scale=False)`, used when a ReLU follows and γ would be redundant.
+    pub fn batch_without_scale(path: nn::Path, channels: i64) -> Result<Self> {
+        Norm::Batch.validate(channels)?;
+        Ok(NormLayer::Batch {
+            eps: EPS,
+            weight: path.f_ones_no_train("weight", &[channels])?,
+            bias: path.f_zeros("bias", &[channels])?,
+            running_mean: path.f_zeros_no_train("running_mean", &[channels])?,
+            running_var: path.f_ones_no_train("running_var", &[channels])?,
+            num_batches_tracked: path.add(
+                "num_batches_tracked",
+                Tensor::f_zeros([] as [i64; 0], (Kind::Int64, path.device()))?,
+                false,
+            ),
+        })
+    }
+
     /// Normalises `xs` (`[N, C, *spatial]`); `train` selects batch statistics for batch norm.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Ok(match self {

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tch::Device;
-use unet_image::models::{ddpm, freeu, inpainting, unet2015};
+use unet_image::models::seg_variants::{self, Variant};
+use unet_image::models::{ddpm, freeu, inpainting, pix2pix, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -98,6 +99,15 @@ fn main() -> ExitCode {
                     .map(|_| println!("unet2015 params {}", unet_image::parameter_count(&vs)))
                     .map_err(|e| e.to_string())
             }
+            "resunet" | "multiresunet" => {
+                let v = if model == "resunet" { Variant::ResUNet } else { Variant::MultiResUNet };
+                v.full_params().map(|n| println!("{model} params {n}")).map_err(|e| e.to_string())
+            }
+            "pix2pix" => pix2pix::full_params()
+                .map(|(g, d)| {
+                    println!("pix2pix params {} (generator {g}, discriminator {d})", g + d)
+                })
+                .map_err(|e| e.to_string()),
             // FreeU adds no parameters: its count is that of the U-Net it re-weights.
             "ddpm" | "freeu" => diffusers_params(&model, ddpm::full()),
             "inpainting" => diffusers_params(&model, inpainting::full()),
@@ -162,6 +172,56 @@ fn main() -> ExitCode {
                             r.otsu.1,
                             unet2015::report_path(&opts.out).display()
                         );
+                    }
+                    "resunet" | "multiresunet" => {
+                        let v = if model == "resunet" { Variant::ResUNet } else { Variant::MultiResUNet };
+                        let d = seg_variants::RunOptions::for_variant(v);
+                        let opts = seg_variants::RunOptions {
+                            out,
+                            data_cache: data_cache.clone(),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.unwrap_or(d.batch_size),
+                            lr: lr.unwrap_or(d.lr),
+                            base: base.unwrap_or(d.base),
+                            depth: depth.unwrap_or(d.depth),
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            train_scenes: train_scenes.unwrap_or(d.train_scenes),
+                            test_scenes: test_scenes.unwrap_or(d.test_scenes),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = seg_variants::run(v, &opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "{model}: Dice {:.4} vs {:.4} (unet2015 design, same budget) vs {:.4} (Otsu); report {}",
+                            r.variant.scores.0,
+                            r.unet2015.scores.0,
+                            r.otsu.0,
+                            opts.out.join("report.md").display()
+                        );
+                    }
+                    "pix2pix" => {
+                        let d = pix2pix::RunOptions::default();
+                        let opts = pix2pix::RunOptions {
+                            out,
+                            data_cache: data_cache.clone(),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                            lr: lr.unwrap_or(d.lr),
+                            ngf: base.unwrap_or(d.ngf),
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = pix2pix::run(&opts).map_err(|e| e.to_string())?;
+                        for s in &r.scores {
+                            println!(
+                                "pix2pix: {:<45} PSNR {:.2} dB  SSIM {:.4}  FD-FMNIST {:.2}",
+                                s.name, s.psnr, s.ssim, s.fd
+                            );
+                        }
+                        println!("report {}", opts.out.join("report.md").display());
                     }
                     "ddpm" => {
                         let opts = ddpm_opts(out);

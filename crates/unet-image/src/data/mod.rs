@@ -1,6 +1,7 @@
-//! Image data sets: Fashion-MNIST (IDX), scikit-image textures, and derived sets synthesised
-//! deterministically from a seed.
+//! Image data sets: Fashion-MNIST (IDX), scikit-image textures, and derived sets (items on
+//! textures, degraded → clean pairs, edge maps) synthesised deterministically from a seed.
 
+pub mod derived;
 pub mod fashion_mnist;
 pub mod idx;
 pub mod segmentation;

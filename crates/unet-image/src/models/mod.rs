@@ -3,7 +3,11 @@
 pub mod ddpm;
 pub mod freeu;
 pub mod inpainting;
+pub mod pix2pix;
+pub mod seg_variants;
+pub mod segment;
 pub mod unet2015;
 
 /// Image models this crate reproduces, for `params` and `reproduce`.
-pub const MODELS: &[&str] = &["unet2015", "ddpm", "freeu", "inpainting"];
+pub const MODELS: &[&str] =
+    &["unet2015", "resunet", "multiresunet", "ddpm", "freeu", "inpainting", "pix2pix"];

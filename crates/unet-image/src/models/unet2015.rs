@@ -12,20 +12,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use ndarray::{s, Array2, Array3, Axis};
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
-use unet_core::report::{
-    cosine_lr, markdown_table, plot_lines, progress_bar, smooth, thousands, Series,
-};
+use ndarray::{Array2, Array3, Axis};
+use tch::{nn, Device, Tensor};
+use unet_core::report::{markdown_table, plot_lines, smooth, thousands, Series};
 use unet_core::{checkpoint, parameter_count, UNet, UNetConfig};
 
-use crate::data::fashion_mnist::{FashionMnist, Split};
-use crate::data::segmentation::{synthesize, SceneConfig, SegmentationSet};
-use crate::data::textures::Textures;
-use crate::io::{grid, to_tensor, write_gray_png};
-use crate::metrics::{mean_dice_iou, otsu_segment, Polarity};
+use super::segment::{
+    load_data, otsu_scores, scores, timed_predict, train, SegData, Segmenter, TrainConfig,
+};
+use crate::io::{grid, write_gray_png};
 use crate::{ImageError, Result};
 
 /// The full-size architecture (Fig. 1 of the paper).
@@ -147,140 +143,71 @@ fn tile_for(cfg: &UNetConfig, scene: i64) -> Result<Tile> {
     Ok(Tile { input, pad_before, pad_after, crop })
 }
 
-fn logits(net: &UNet, x: &Tensor, tile: Tile, scene: i64, train: bool) -> Result<Tensor> {
-    let (a, b) = (tile.pad_before, tile.pad_after);
-    let padded = x.f_reflection_pad2d([a, b, a, b])?; // [N, 1, tile, tile]
-    let y = net.forward_logits_t(&padded, train)?; // [N, 2, out, out]
-    Ok(y.narrow(2, tile.crop, scene).narrow(3, tile.crop, scene)) // [N, 2, scene, scene]
+/// The small U-Net seen through the overlap-tile strategy: mirror-pad the scene, run the
+/// valid-padding network, crop the output to the scene.
+pub struct Tiled<'a> {
+    net: &'a UNet,
+    tile: Tile,
+    scene: i64,
 }
 
-fn predict(net: &UNet, images: &Array3<f32>, tile: Tile, device: Device) -> Result<Array3<u8>> {
-    let (n, h, w) = images.dim();
-    let mut out = Array3::<u8>::zeros((n, h, w));
-    let _guard = tch::no_grad_guard();
-    for start in (0..n).step_by(64) {
-        let end = (start + 64).min(n);
-        let x = to_tensor(&images.slice(s![start..end, .., ..]).to_owned()).to_device(device);
-        let y = logits(net, &x, tile, h as i64, false)?.argmax(1, false).to_kind(Kind::Uint8);
-        let v = Vec::<u8>::try_from(y.to_device(Device::Cpu).contiguous().view([-1]))?;
-        let block = Array3::from_shape_vec((end - start, h, w), v)
-            .map_err(|e| ImageError::Invalid(e.to_string()))?;
-        out.slice_mut(s![start..end, .., ..]).assign(&block);
+impl<'a> Tiled<'a> {
+    /// Wraps `net` for `scene`-sized inputs.
+    pub fn new(net: &'a UNet, scene: i64) -> Result<Self> {
+        Ok(Self { net, tile: tile_for(net.config(), scene)?, scene })
     }
-    Ok(out)
-}
 
-fn scores(pred: &Array3<u8>, truth: &Array3<u8>) -> (f64, f64) {
-    mean_dice_iou(pred.outer_iter().zip(truth.outer_iter()))
-}
-
-fn otsu_scores(set: &SegmentationSet) -> ((f64, f64), (f64, f64), Array3<u8>) {
-    let imgs = set.images_u8();
-    let mut minority = Array3::<u8>::zeros(imgs.dim());
-    let mut oracle = Array3::<u8>::zeros(imgs.dim());
-    for (i, img) in imgs.outer_iter().enumerate() {
-        let m = otsu_segment(img, Polarity::Minority);
-        let bright = otsu_segment(img, Polarity::Bright);
-        let dark = otsu_segment(img, Polarity::Dark);
-        let t = set.masks.index_axis(Axis(0), i);
-        let db = crate::metrics::Overlap::of(bright.view(), t).dice();
-        let dd = crate::metrics::Overlap::of(dark.view(), t).dice();
-        minority.slice_mut(s![i, .., ..]).assign(&m);
-        oracle.slice_mut(s![i, .., ..]).assign(if db >= dd { &bright } else { &dark });
+    /// Side of the mirror-padded input tile.
+    pub fn tile_size(&self) -> i64 {
+        self.tile.input
     }
-    (scores(&minority, &set.masks), scores(&oracle, &set.masks), minority)
+}
+
+impl Segmenter for Tiled<'_> {
+    fn logits(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (a, b) = (self.tile.pad_before, self.tile.pad_after);
+        let padded = x.f_reflection_pad2d([a, b, a, b])?; // [N, 1, tile, tile]
+        let y = self.net.forward_logits_t(&padded, train)?; // [N, 2, out, out]
+        let (c, s) = (self.tile.crop, self.scene);
+        Ok(y.narrow(2, c, s).narrow(3, c, s)) // [N, 2, scene, scene]
+    }
+}
+
+/// Parameter count of the full-size preset (built on the CPU and dropped).
+pub fn count_full() -> Result<i64> {
+    let vs = nn::VarStore::new(Device::Cpu);
+    UNet::new(&vs.root(), &full())?;
+    Ok(parameter_count(&vs))
 }
 
 /// Trains and evaluates the small model and writes the report into `opts.out`.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| ImageError::Io { path: out.clone(), source: e })?;
-    let fm_dir = opts.data_cache.as_ref().map(|d| d.join("fashion-mnist"));
-    let tex_dir = opts.data_cache.as_ref().map(|d| d.join("textures"));
-    let train_items = FashionMnist::load(fm_dir.as_deref(), Split::Train)?;
-    let test_items = FashionMnist::load(fm_dir.as_deref(), Split::Test)?;
-    let textures = Textures::load(tex_dir.as_deref())?;
-    tracing::info!(items = %train_items.source, textures = %textures.source, "data");
-
-    let scene_cfg = SceneConfig::default();
-    let scene = scene_cfg.size as i64;
-    let train =
-        synthesize(&train_items, &textures, 0.0..0.6, opts.train_scenes, opts.seed, &scene_cfg)?;
-    let test =
-        synthesize(&test_items, &textures, 0.6..1.0, opts.test_scenes, opts.seed + 1, &scene_cfg)?;
-
-    // Full-size architecture: built, counted, dropped.
-    let full_params = {
-        let vs = nn::VarStore::new(Device::Cpu);
-        UNet::new(&vs.root(), &full())?;
-        parameter_count(&vs)
-    };
+    let data =
+        load_data(opts.data_cache.as_deref(), opts.train_scenes, opts.test_scenes, opts.seed)?;
+    let full_params = count_full()?;
 
     tch::manual_seed(opts.seed as i64);
     let cfg = small(opts.base, opts.depth);
     let mut vs = nn::VarStore::new(opts.device);
     let net = UNet::new(&vs.root(), &cfg)?;
     let small_params = parameter_count(&vs);
-    let tile = tile_for(&cfg, scene)?;
-    let mut opt = nn::Adam::default().build(&vs, opts.lr)?;
-
-    let train_x = to_tensor(&train.images); // [n, 1, 64, 64] on CPU
-    let train_y = Tensor::from_slice(
-        train.masks.as_slice().unwrap_or(&train.masks.iter().copied().collect::<Vec<_>>()),
-    )
-    .view([opts.train_scenes as i64, scene, scene])
-    .to_kind(Kind::Int64);
-    let val_n = opts.test_scenes.min(100);
-    let val_images = test.images.slice(s![..val_n, .., ..]).to_owned();
-    let val_masks = test.masks.slice(s![..val_n, .., ..]).to_owned();
-
-    let pb = progress_bar(opts.steps as u64, "unet2015");
-    if !opts.progress {
-        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let mut losses = Vec::with_capacity(opts.steps);
-    let mut val_dice = Vec::new();
-    let mut step_times = Vec::with_capacity(opts.steps);
-    let t_train = Instant::now();
-    for step in 0..opts.steps {
-        let t0 = Instant::now();
-        opt.set_lr(cosine_lr(opts.lr, step, opts.steps, opts.steps / 50, 0.05));
-        let idx = Tensor::randint(
-            opts.train_scenes as i64,
-            [opts.batch_size as i64],
-            (Kind::Int64, Device::Cpu),
-        );
-        let x = train_x.index_select(0, &idx).to_device(opts.device);
-        let y = train_y.index_select(0, &idx).to_device(opts.device);
-        let l = logits(&net, &x, tile, scene, true)?;
-        let loss = l.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
-        opt.backward_step(&loss);
-        let lv = loss.double_value(&[]) as f32;
-        if !lv.is_finite() {
-            return Err(ImageError::Invalid(format!(
-                "training diverged at step {step} (loss {lv})"
-            )));
-        }
-        losses.push(lv);
-        step_times.push(t0.elapsed().as_secs_f64());
-        if (step + 1) % opts.eval_every == 0 || step + 1 == opts.steps {
-            let pred = predict(&net, &val_images, tile, opts.device)?;
-            let (d, _) = scores(&pred, &val_masks);
-            val_dice.push((step + 1, d));
-            pb.set_message(format!("loss {lv:.4}  val Dice {d:.3}"));
-        } else if step % 10 == 0 {
-            pb.set_message(format!("loss {lv:.4}"));
-        }
-        pb.inc(1);
-    }
-    pb.finish();
-    let train_seconds = t_train.elapsed().as_secs_f64();
-    let warm = step_times.len().min(5);
-    let step_seconds = if step_times.len() > warm {
-        step_times[warm..].iter().sum::<f64>() / (step_times.len() - warm) as f64
-    } else {
-        step_times.iter().sum::<f64>() / step_times.len().max(1) as f64
-    };
+    let tiled = Tiled::new(&net, data.scene)?;
+    let stats = train(
+        &tiled,
+        &vs,
+        &data,
+        &TrainConfig {
+            label: "unet2015".into(),
+            steps: opts.steps,
+            batch_size: opts.batch_size,
+            lr: opts.lr,
+            eval_every: opts.eval_every,
+            device: opts.device,
+            progress: opts.progress,
+        },
+    )?;
 
     let meta = HashMap::from([
         ("model".to_string(), "unet2015-small".to_string()),
@@ -290,11 +217,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     // The checkpoint must load back into a fresh model (strict keys and shapes).
     checkpoint::load_strict(&mut vs, out.join("model.safetensors"))?;
 
-    let t_eval = Instant::now();
-    let pred = predict(&net, &test.images, tile, opts.device)?;
-    let eval_scenes_per_second = opts.test_scenes as f64 / t_eval.elapsed().as_secs_f64();
-    let unet = scores(&pred, &test.masks);
-    let (otsu, otsu_oracle, otsu_pred) = otsu_scores(&test);
+    let (pred, eval_scenes_per_second) = timed_predict(&tiled, &data.test.images, opts.device)?;
+    let unet = scores(&pred, &data.test.masks);
+    let (otsu, otsu_oracle, otsu_pred) = otsu_scores(&data.test);
 
     let result = RunResult {
         full_params,
@@ -302,29 +227,27 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         unet,
         otsu,
         otsu_oracle,
-        losses,
-        val_dice,
-        step_seconds,
-        train_seconds,
+        losses: stats.losses,
+        val_dice: stats.val_dice,
+        step_seconds: stats.step_seconds,
+        train_seconds: stats.train_seconds,
         eval_scenes_per_second,
-        tile: tile.input,
+        tile: tiled.tile_size(),
     };
-    write_report(opts, &cfg, &train_items, &textures, &test, &pred, &otsu_pred, &result)?;
+    write_report(opts, &cfg, &data, &pred, &otsu_pred, &result)?;
     Ok(result)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_report(
     opts: &RunOptions,
     cfg: &UNetConfig,
-    items: &FashionMnist,
-    textures: &Textures,
-    test: &SegmentationSet,
+    data: &SegData,
     pred: &Array3<u8>,
     otsu: &Array3<u8>,
     r: &RunResult,
 ) -> Result<()> {
     let out = &opts.out;
+    let test = &data.test;
     // Loss curve and validation Dice.
     let pts: Vec<(f64, f64)> =
         r.losses.iter().enumerate().map(|(i, &l)| ((i + 1) as f64, l as f64)).collect();
@@ -455,8 +378,8 @@ Checkpoint: `model.safetensors` (config in its metadata; reloaded strictly after
         cfg_json = serde_json::to_string_pretty(cfg).unwrap_or_default(),
         train_n = opts.train_scenes,
         test_n = opts.test_scenes,
-        items_src = items.source,
-        tex_src = textures.source,
+        items_src = data.items_source,
+        tex_src = data.textures_source,
         table = markdown_table(&["method", "Dice", "IoU"], &rows),
         device = opts.device,
         threads = tch::get_num_threads(),
