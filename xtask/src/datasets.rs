@@ -152,8 +152,13 @@ fn fetch(name: &str) -> Result<()> {
     let dst = cache_dir()?.join("datasets").join(&r.name);
     std::fs::create_dir_all(&dst).with_context(|| format!("cannot create {}", dst.display()))?;
     for (f, _) in &r.files {
-        let from = src.join(f);
-        std::fs::copy(&from, dst.join(f))
+        let (from, to) = (src.join(f), dst.join(f));
+        // Files may sit in sub-folders (`1_Pooling/config.json`); the cache mirrors them.
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::copy(&from, &to)
             .with_context(|| format!("cannot copy {} into {}", from.display(), dst.display()))?;
     }
     check(&dst, &r.files)?;
@@ -182,8 +187,12 @@ pub fn run(cmd: DatasetCmd) -> Result<()> {
         DatasetCmd::Fetch { name } => fetch(&name),
         DatasetCmd::Verify { name } => {
             let r = load(&name)?;
-            check(&recipe_dir(&name).join("sample"), &r.sample)?;
-            println!("{name}: embedded sample OK");
+            if r.sample.is_empty() {
+                println!("{name}: no embedded sample");
+            } else {
+                check(&recipe_dir(&name).join("sample"), &r.sample)?;
+                println!("{name}: embedded sample OK");
+            }
             let cached = cache_dir()?.join("datasets").join(&name);
             match check(&cached, &r.files) {
                 Ok(()) => println!("{name}: cache OK ({})", cached.display()),

