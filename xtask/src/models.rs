@@ -46,8 +46,17 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-image"),
         summary: "mask-conditioned diffusion inpainting, PSNR/SSIM vs mean fill",
     },
-    Model { name: "pix2pix", krate: None, summary: "Isola 2017 U-Net-256 + PatchGAN" },
-    Model { name: "pixelcnnpp", krate: None, summary: "Salimans 2017 PixelCNN++" },
+    Model {
+        name: "pix2pix",
+        krate: Some("unet-image"),
+        summary:
+            "Isola 2017 U-Net-256 + PatchGAN, degraded → clean FMNIST, vs L1-only and identity",
+    },
+    Model {
+        name: "pixelcnnpp",
+        krate: Some("unet-image"),
+        summary: "Salimans 2017 PixelCNN++, FMNIST test bits/dim vs independent pixels and uniform",
+    },
     Model { name: "wave-unet", krate: None, summary: "Stoller 2018 Wave-U-Net" },
     Model { name: "attn-wave-unet", krate: None, summary: "Giri 2019 attention Wave-U-Net" },
     Model { name: "deep-unet", krate: None, summary: "Jansson 2017 spectrogram U-Net" },

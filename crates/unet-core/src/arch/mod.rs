@@ -1,11 +1,14 @@
 //! Published U-Net variants whose blocks differ from Algorithm 1's conv block, written once
 //! for any spatial rank: ResUNet (residual units) and MultiResUNet (MultiRes blocks and
-//! ResPaths), and the pix2pix generator (4×4 stride-2 levels). Modality crates wrap them into reproductions (`cargo xtask reproduce resunet`).
+//! ResPaths), the pix2pix generator (4×4 stride-2 levels) and PixelCNN++ (causal streams with U-Net
+//! short-cuts). Modality crates wrap them into reproductions (`cargo xtask reproduce resunet`).
 
 pub mod multiresunet;
 pub mod pix2pix;
+pub mod pixelcnnpp;
 pub mod resunet;
 
 pub use multiresunet::{MultiResUNet, MultiResUNetConfig};
 pub use pix2pix::{UnetGenerator, UnetGeneratorConfig};
+pub use pixelcnnpp::{PixelCnnPP, PixelCnnPPConfig};
 pub use resunet::{ResUNet, ResUNetConfig};

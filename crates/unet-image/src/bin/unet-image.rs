@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tch::Device;
 use unet_image::models::seg_variants::{self, Variant};
-use unet_image::models::{ddpm, freeu, inpainting, pix2pix, unet2015};
+use unet_image::models::{ddpm, freeu, inpainting, pix2pix, pixelcnnpp, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -102,6 +102,12 @@ fn main() -> ExitCode {
             "resunet" | "multiresunet" => {
                 let v = if model == "resunet" { Variant::ResUNet } else { Variant::MultiResUNet };
                 v.full_params().map(|n| println!("{model} params {n}")).map_err(|e| e.to_string())
+            }
+            "pixelcnnpp" => {
+                let vs = tch::nn::VarStore::new(Device::Cpu);
+                unet_image::arch::PixelCnnPP::new(&vs.root(), &pixelcnnpp::full())
+                    .map(|_| println!("pixelcnnpp params {}", unet_image::parameter_count(&vs)))
+                    .map_err(|e| e.to_string())
             }
             "pix2pix" => pix2pix::full_params()
                 .map(|(g, d)| {
@@ -197,6 +203,29 @@ fn main() -> ExitCode {
                             r.variant.scores.0,
                             r.unet2015.scores.0,
                             r.otsu.0,
+                            opts.out.join("report.md").display()
+                        );
+                    }
+                    "pixelcnnpp" => {
+                        let d = pixelcnnpp::RunOptions::default();
+                        let opts = pixelcnnpp::RunOptions {
+                            out,
+                            data_cache: data_cache.clone(),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                            lr: lr.unwrap_or(d.lr),
+                            nr_filters: base.unwrap_or(d.nr_filters),
+                            nr_resnet: depth.unwrap_or(d.nr_resnet),
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = pixelcnnpp::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "pixelcnnpp: test {:.3} bits/dim vs {:.3} (independent pixels) vs 8.000 (uniform); report {}",
+                            r.test_bpd,
+                            r.histogram_bpd,
                             opts.out.join("report.md").display()
                         );
                     }

@@ -4,10 +4,19 @@ pub mod ddpm;
 pub mod freeu;
 pub mod inpainting;
 pub mod pix2pix;
+pub mod pixelcnnpp;
 pub mod seg_variants;
 pub mod segment;
 pub mod unet2015;
 
 /// Image models this crate reproduces, for `params` and `reproduce`.
-pub const MODELS: &[&str] =
-    &["unet2015", "resunet", "multiresunet", "ddpm", "freeu", "inpainting", "pix2pix"];
+pub const MODELS: &[&str] = &[
+    "unet2015",
+    "resunet",
+    "multiresunet",
+    "ddpm",
+    "freeu",
+    "inpainting",
+    "pix2pix",
+    "pixelcnnpp",
+];
