@@ -183,22 +183,25 @@ struct ShiftedConv {
 }
 
 impl ShiftedConv {
-    fn new(
+    /// A shifted conv (`conv` in the state dict), stride 1 or 2.
+    fn conv(
         p: nn::Path,
         shift: Shift,
-        cin: i64,
-        cout: i64,
+        (cin, cout): (i64, i64),
         k: [i64; 2],
         stride: i64,
-        transposed: bool,
         shift_output: bool,
     ) -> Self {
-        let name = if transposed { "deconv" } else { "conv" };
+        Self { conv: WnConv::new(&p / "conv", cin, cout, k, stride, false), shift, k, shift_output }
+    }
+
+    /// A shifted stride-2 transposed conv (`deconv`), cropped back to causality.
+    fn deconv(p: nn::Path, shift: Shift, (cin, cout): (i64, i64), k: [i64; 2]) -> Self {
         Self {
-            conv: WnConv::new(&p / name, cin, cout, k, stride, transposed),
+            conv: WnConv::new(&p / "deconv", cin, cout, k, 2, true),
             shift,
             k,
-            shift_output,
+            shift_output: false,
         }
     }
 
@@ -251,9 +254,9 @@ impl GatedResnet {
     fn new(p: nn::Path, f: i64, shift: Shift, skip_mult: i64, dropout: f64) -> Self {
         let k = if shift == Shift::Down { [2, 3] } else { [2, 2] };
         Self {
-            conv_input: ShiftedConv::new(&p / "conv_input", shift, 2 * f, f, k, 1, false, false),
+            conv_input: ShiftedConv::conv(&p / "conv_input", shift, (2 * f, f), k, 1, false),
             nin_skip: (skip_mult > 0).then(|| Nin::new(&p / "nin_skip", 2 * skip_mult * f, f)),
-            conv_out: ShiftedConv::new(&p / "conv_out", shift, 2 * f, 2 * f, k, 1, false, false),
+            conv_out: ShiftedConv::conv(&p / "conv_out", shift, (2 * f, 2 * f), k, 1, false),
             dropout,
         }
     }
@@ -261,7 +264,7 @@ impl GatedResnet {
     fn forward_t(&self, x: &Tensor, skip: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let mut h = self.conv_input.forward(&concat_elu(x))?;
         if let (Some(nin), Some(a)) = (&self.nin_skip, skip) {
-            h = h + nin.forward(&concat_elu(a))?;
+            h += nin.forward(&concat_elu(a))?;
         }
         let h = concat_elu(&h).f_dropout(self.dropout, train)?;
         let h = self.conv_out.forward(&h)?;
@@ -291,11 +294,11 @@ impl PixelCnnPP {
         let f = cfg.nr_filters;
         let cin = cfg.input_channels + 1; // + a channel of ones (border awareness)
         let (d, dr) = (Shift::Down, Shift::DownRight);
-        let u_init = ShiftedConv::new(path / "u_init", d, cin, f, [2, 3], 1, false, true);
+        let u_init = ShiftedConv::conv(path / "u_init", d, (cin, f), [2, 3], 1, true);
         let ul = path / "ul_init";
         let ul_init = (
-            ShiftedConv::new(&ul / 0, d, cin, f, [1, 3], 1, false, true),
-            ShiftedConv::new(&ul / 1, dr, cin, f, [2, 1], 1, false, true),
+            ShiftedConv::conv(&ul / 0, d, (cin, f), [1, 3], 1, true),
+            ShiftedConv::conv(&ul / 1, dr, (cin, f), [2, 1], 1, true),
         );
         let stage = |p: nn::Path, n: usize, u_skip: i64, ul_skip: i64| {
             let (pu, pul) = (&p / "u_stream", &p / "ul_stream");
@@ -311,33 +314,37 @@ impl PixelCnnPP {
                 stage(path / "down_layers" / i, n, 1, 2)
             })
             .collect();
-        let resize = |name_u: &str, name_ul: &str, transposed: bool| {
-            (0..2)
-                .map(|i| {
-                    (
-                        ShiftedConv::new(path / name_u / i, d, f, f, [2, 3], 2, transposed, false),
-                        ShiftedConv::new(
-                            path / name_ul / i,
-                            dr,
-                            f,
-                            f,
-                            [2, 2],
-                            2,
-                            transposed,
-                            false,
-                        ),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
+        let downsize = (0..2)
+            .map(|i| {
+                (
+                    ShiftedConv::conv(path / "downsize_u_stream" / i, d, (f, f), [2, 3], 2, false),
+                    ShiftedConv::conv(
+                        path / "downsize_ul_stream" / i,
+                        dr,
+                        (f, f),
+                        [2, 2],
+                        2,
+                        false,
+                    ),
+                )
+            })
+            .collect();
+        let upsize = (0..2)
+            .map(|i| {
+                (
+                    ShiftedConv::deconv(path / "upsize_u_stream" / i, d, (f, f), [2, 3]),
+                    ShiftedConv::deconv(path / "upsize_ul_stream" / i, dr, (f, f), [2, 2]),
+                )
+            })
+            .collect();
         Ok(Self {
             cfg: *cfg,
             u_init,
             ul_init,
             up,
             down,
-            downsize: resize("downsize_u_stream", "downsize_ul_stream", false),
-            upsize: resize("upsize_u_stream", "upsize_ul_stream", true),
+            downsize,
+            upsize,
             nin_out: Nin::new(path / "nin_out", f, cfg.out_channels()),
         })
     }
