@@ -9,6 +9,7 @@
 //! cargo xtask test                   # fmt check, clippy -D warnings, cargo test --workspace
 //! cargo xtask params unet2015        # "unet2015 params 31030658"
 //! cargo xtask reproduce unet2015     # train, measure, write target/reproduce/unet2015/
+//! cargo xtask sample ddpm --checkpoint target/reproduce/ddpm/skips/checkpoint.safetensors
 //! cargo xtask datasets fetch fashion-mnist
 //! cargo xtask bench                  # criterion benches
 //! cargo xtask export-diffusers sd-v1-5-unet out/sd --tiny
@@ -20,6 +21,7 @@ mod export;
 mod models;
 mod params;
 mod reproduce;
+mod sample;
 mod setup;
 mod test;
 mod util;
@@ -54,6 +56,15 @@ enum Cmd {
         /// Model name, e.g. `unet2015`.
         model: String,
         /// Extra arguments for the model's runner (`--steps N`, `--device cuda`, `--full-data`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Write samples from a trained checkpoint: `--checkpoint F [--n N] [--out F.png]
+    /// [--prompt P] [--input in.png] [--steps S] [--seed S] [--device cuda]`.
+    Sample {
+        /// Model name, e.g. `ddpm`.
+        model: String,
+        /// Arguments for the model's sampler.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -93,6 +104,7 @@ fn main() -> Result<()> {
         Cmd::Test { args } => test::run(&args),
         Cmd::Params { model } => params::run(&model),
         Cmd::Reproduce { model, args } => reproduce::run(&model, &args),
+        Cmd::Sample { model, args } => sample::run(&model, &args),
         Cmd::Datasets { cmd } => datasets::run(cmd),
         Cmd::Bench { args } => bench::run(&args),
         Cmd::ExportDiffusers { preset, dir, tiny, seed } => export::run(&preset, &dir, tiny, seed),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod io;
 pub mod metrics;
 pub mod models;
+pub mod sample;
 
 pub use error::{ImageError, Result};
 pub use unet_core;

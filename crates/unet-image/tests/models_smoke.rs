@@ -94,6 +94,39 @@ fn pix2pix_reproduction_runs_end_to_end() {
     let cfg: unet_image::arch::UnetGeneratorConfig =
         serde_json::from_str(&ck.metadata["config"]).unwrap();
     assert_eq!(cfg, pix2pix::small_generator(4));
+
+    // `sample pix2pix` translates PNGs with the saved generator; a wrong size is a clear error.
+    let good = dir.path().join("in.png");
+    unet_image::io::write_gray_png(&good, &ndarray::Array2::from_elem((28, 28), 0.5)).unwrap();
+    let bad = dir.path().join("big.png");
+    unet_image::io::write_gray_png(&bad, &ndarray::Array2::from_elem((30, 28), 0.5)).unwrap();
+    let mut so = sample_opts("pix2pix", dir.path().join("generator.safetensors"), dir.path());
+    so.inputs = vec![good];
+    assert!(unet_image::sample::run(&so).unwrap().exists());
+    so.inputs = vec![bad.clone()];
+    let e = unet_image::sample::run(&so).unwrap_err().to_string();
+    assert!(e.contains("big.png") && e.contains("28×28"), "{e}");
+    // A checkpoint without a config (here: the classifier-free PNG path) is a typed error.
+    let so = sample_opts("pixelcnnpp", dir.path().join("generator.safetensors"), dir.path());
+    assert!(unet_image::sample::run(&so).is_err());
+}
+
+fn sample_opts(
+    model: &str,
+    checkpoint: std::path::PathBuf,
+    dir: &Path,
+) -> unet_image::sample::SampleOptions {
+    unet_image::sample::SampleOptions {
+        model: model.into(),
+        checkpoint,
+        out: dir.join("sampled.png"),
+        n: 2,
+        steps: 2,
+        seed: 0,
+        device: Device::Cpu,
+        inputs: vec![],
+        freeu: None,
+    }
 }
 
 #[test]
@@ -117,4 +150,9 @@ fn pixelcnnpp_reproduction_runs_end_to_end() {
     // The independent-pixels baseline is a proper model: below uniform on real images.
     assert!(r.histogram_bpd < 8.0, "{}", r.histogram_bpd);
     assert_files(dir.path(), &["report.md", "loss.png", "samples.png", "model.safetensors"]);
+    // `sample pixelcnnpp` rebuilds the model from the checkpoint's config.
+    let so = sample_opts("pixelcnnpp", dir.path().join("model.safetensors"), dir.path());
+    assert!(unet_image::sample::run(&so).unwrap().exists());
+    let so = sample_opts("no-such-model", dir.path().join("model.safetensors"), dir.path());
+    assert!(unet_image::sample::run(&so).unwrap_err().to_string().contains("no-such-model"));
 }

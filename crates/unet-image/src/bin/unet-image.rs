@@ -26,6 +26,31 @@ struct Cli {
 enum Cmd {
     /// Print `<model> params <N>` for the full-size preset.
     Params { model: String },
+    /// Load a trained checkpoint and write a PNG of samples (or translations).
+    Sample {
+        model: String,
+        /// Checkpoint written by the model's reproduction.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Output PNG.
+        #[arg(long, default_value = "samples.png")]
+        out: PathBuf,
+        /// Number of images.
+        #[arg(long, default_value_t = 16)]
+        n: i64,
+        /// Sampler steps (diffusion models).
+        #[arg(long, default_value_t = 25)]
+        steps: i64,
+        /// Seed of the initial noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// `cpu`, `cuda`, `cuda:N` or `auto`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Input image (image-to-image models); repeat for several.
+        #[arg(long)]
+        input: Vec<PathBuf>,
+    },
     /// Train, evaluate and write the report of a model.
     Reproduce {
         model: String,
@@ -119,6 +144,25 @@ fn main() -> ExitCode {
             "inpainting" => diffusers_params(&model, inpainting::full()),
             m => Err(unknown(m)),
         },
+        Cmd::Sample { model, checkpoint, out, n, steps, seed, device, input } => {
+            unet_image::parse_device(&device)
+                .map_err(|e| e.to_string())
+                .and_then(|device| {
+                    unet_image::sample::run(&unet_image::sample::SampleOptions {
+                        model,
+                        checkpoint,
+                        out,
+                        n,
+                        steps,
+                        seed,
+                        device,
+                        inputs: input,
+                        freeu: None,
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .map(|p| println!("wrote {}", p.display()))
+        }
         Cmd::Reproduce {
             model,
             out,
