@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tch::Device;
 use unet_image::models::seg_variants::{self, Variant};
-use unet_image::models::{ddpm, freeu, inpainting, pix2pix, unet2015};
+use unet_image::models::{ddpm, freeu, inpainting, ldm, pix2pix, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -111,6 +111,7 @@ fn main() -> ExitCode {
             // FreeU adds no parameters: its count is that of the U-Net it re-weights.
             "ddpm" | "freeu" => diffusers_params(&model, ddpm::full()),
             "inpainting" => diffusers_params(&model, inpainting::full()),
+            "ldm" => diffusers_params(&model, ldm::full()),
             m => Err(unknown(m)),
         },
         Cmd::Reproduce {
@@ -265,6 +266,33 @@ fn main() -> ExitCode {
                             r.ssim.0,
                             r.psnr_hole.1,
                             r.ssim.1,
+                            opts.out.join("report.md").display()
+                        );
+                    }
+                    "ldm" => {
+                        let d = ldm::RunOptions::default();
+                        let opts = ldm::RunOptions {
+                            out,
+                            data_cache: data_cache.clone(),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                            base: base.unwrap_or(d.base),
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = ldm::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "ldm ({}): accuracy on the prompted class {:.1} % (CFG {}) / {:.1} % (no guidance) vs {:.1} % (empty prompt), chance 10 %; FD-FMNIST {:.2} (reconstruction ceiling {:.2}, AE PSNR {:.2} dB); report {}",
+                            r.conditioning,
+                            100.0 * r.accuracy_guided,
+                            opts.guidance,
+                            100.0 * r.accuracy_unguided,
+                            100.0 * r.accuracy_empty_prompt,
+                            r.fd_guided,
+                            r.fd_recon,
+                            r.ae_psnr,
                             opts.out.join("report.md").display()
                         );
                     }

@@ -3,6 +3,7 @@
 pub mod ddpm;
 pub mod freeu;
 pub mod inpainting;
+pub mod ldm;
 pub mod pix2pix;
 pub mod seg_variants;
 pub mod segment;
@@ -10,4 +11,4 @@ pub mod unet2015;
 
 /// Image models this crate reproduces, for `params` and `reproduce`.
 pub const MODELS: &[&str] =
-    &["unet2015", "resunet", "multiresunet", "ddpm", "freeu", "inpainting", "pix2pix"];
+    &["unet2015", "resunet", "multiresunet", "ddpm", "freeu", "inpainting", "pix2pix", "ldm"];
