@@ -34,7 +34,11 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-image"),
         summary: "Ho 2020 DDPM U-Net, Fashion-MNIST generation, FD-FMNIST vs the no-skip ablation",
     },
-    Model { name: "ldm", krate: None, summary: "Stable Diffusion v1.5 UNet2DConditionModel" },
+    Model {
+        name: "ldm",
+        krate: Some("unet-image"),
+        summary: "Rombach 2022 latent diffusion (SD v1.5 U-Net), MiniLM-prompted Fashion-MNIST",
+    },
     Model { name: "controlnet", krate: None, summary: "Zhang 2023 ControlNet" },
     Model {
         name: "freeu",

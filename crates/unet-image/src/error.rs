@@ -38,6 +38,9 @@ pub enum ImageError {
     /// An error from the core (config, shapes, checkpoints).
     #[error(transparent)]
     Core(#[from] unet_core::Error),
+    /// An error from the text encoder (prompt conditioning).
+    #[error(transparent)]
+    Text(#[from] unet_text::TextError),
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -6,6 +6,7 @@
 //! | `ddpm` (also `freeu`) | `target/reproduce/ddpm/skips/checkpoint.safetensors` (EMA weights) | a grid of DDIM samples, optionally with FreeU |
 //! | `pixelcnnpp` | `target/reproduce/pixelcnnpp/model.safetensors` | a grid of samples drawn pixel by pixel |
 //! | `pix2pix` | `target/reproduce/pix2pix/generator.safetensors` | input and restored image side by side, for each `--input` PNG |
+//! | `ldm` | `target/reproduce/ldm/ldm.safetensors` (or its folder) | `--n` samples per `--prompt`, one row per prompt, classifier-free guidance `--guidance` |
 //!
 //! A checkpoint's model is rebuilt from the config in its metadata (or, for the trainer's
 //! `ddpm` checkpoints, from the width of `conv_in`) and loaded strictly.
@@ -45,6 +46,10 @@ pub struct SampleOptions {
     pub inputs: Vec<PathBuf>,
     /// FreeU `(b1, b2, s1, s2)` for `freeu`.
     pub freeu: Option<FreeU>,
+    /// Text prompts (text-conditioned models).
+    pub prompts: Vec<String>,
+    /// Classifier-free guidance scale (text-conditioned models).
+    pub guidance: f64,
 }
 
 fn metadata_config<T: serde::de::DeserializeOwned>(
@@ -155,9 +160,33 @@ pub fn run(opts: &SampleOptions) -> Result<PathBuf> {
             }
             grid(&cells, 2, 2)?
         }
+        "ldm" => {
+            if opts.prompts.is_empty() {
+                return Err(ImageError::Invalid(
+                    "ldm is text-conditioned: pass one or more --prompt \"a photo of a sneaker\""
+                        .into(),
+                ));
+            }
+            let dir = if opts.checkpoint.is_dir() {
+                opts.checkpoint.clone()
+            } else {
+                opts.checkpoint.parent().map(Path::to_path_buf).unwrap_or_default()
+            };
+            let x = crate::models::ldm::sample_from_checkpoint(
+                &dir,
+                &opts.prompts,
+                opts.n,
+                opts.steps,
+                opts.guidance,
+                opts.seed,
+                opts.device,
+            )?;
+            crate::models::ldm::write_grid(&opts.out, &x, opts.n as usize)?;
+            return Ok(opts.out.clone());
+        }
         m => {
             return Err(ImageError::Invalid(format!(
-                "`sample` knows ddpm, freeu, pixelcnnpp and pix2pix; got `{m}`"
+                "`sample` knows ddpm, freeu, ldm, pixelcnnpp and pix2pix; got `{m}`"
             )))
         }
     };

@@ -126,6 +126,8 @@ fn sample_opts(
         device: Device::Cpu,
         inputs: vec![],
         freeu: None,
+        prompts: vec![],
+        guidance: 1.0,
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tch::Device;
 use unet_image::models::seg_variants::{self, Variant};
-use unet_image::models::{ddpm, freeu, inpainting, pix2pix, pixelcnnpp, unet2015};
+use unet_image::models::{ddpm, freeu, inpainting, ldm, pix2pix, pixelcnnpp, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -50,6 +50,12 @@ enum Cmd {
         /// Input image (image-to-image models); repeat for several.
         #[arg(long)]
         input: Vec<PathBuf>,
+        /// Text prompt (text-conditioned models); repeat for several.
+        #[arg(long)]
+        prompt: Vec<String>,
+        /// Classifier-free guidance scale (text-conditioned models).
+        #[arg(long, default_value_t = 3.0)]
+        guidance: f64,
     },
     /// Train, evaluate and write the report of a model.
     Reproduce {
@@ -142,9 +148,10 @@ fn main() -> ExitCode {
             // FreeU adds no parameters: its count is that of the U-Net it re-weights.
             "ddpm" | "freeu" => diffusers_params(&model, ddpm::full()),
             "inpainting" => diffusers_params(&model, inpainting::full()),
+            "ldm" => diffusers_params(&model, ldm::full()),
             m => Err(unknown(m)),
         },
-        Cmd::Sample { model, checkpoint, out, n, steps, seed, device, input } => {
+        Cmd::Sample { model, checkpoint, out, n, steps, seed, device, input, prompt, guidance } => {
             unet_image::parse_device(&device)
                 .map_err(|e| e.to_string())
                 .and_then(|device| {
@@ -158,6 +165,8 @@ fn main() -> ExitCode {
                         device,
                         inputs: input,
                         freeu: None,
+                        prompts: prompt,
+                        guidance,
                     })
                     .map_err(|e| e.to_string())
                 })
@@ -338,6 +347,33 @@ fn main() -> ExitCode {
                             r.ssim.0,
                             r.psnr_hole.1,
                             r.ssim.1,
+                            opts.out.join("report.md").display()
+                        );
+                    }
+                    "ldm" => {
+                        let d = ldm::RunOptions::default();
+                        let opts = ldm::RunOptions {
+                            out,
+                            data_cache: data_cache.clone(),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                            base: base.unwrap_or(d.base),
+                            device,
+                            seed: seed.unwrap_or(d.seed),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = ldm::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "ldm ({}): accuracy on the prompted class {:.1} % (CFG {}) / {:.1} % (no guidance) vs {:.1} % (empty prompt), chance 10 %; FD-FMNIST {:.2} (reconstruction ceiling {:.2}, AE PSNR {:.2} dB); report {}",
+                            r.conditioning,
+                            100.0 * r.accuracy_guided,
+                            opts.guidance,
+                            100.0 * r.accuracy_unguided,
+                            100.0 * r.accuracy_empty_prompt,
+                            r.fd_guided,
+                            r.fd_recon,
+                            r.ae_psnr,
                             opts.out.join("report.md").display()
                         );
                     }

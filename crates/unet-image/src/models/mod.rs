@@ -3,6 +3,7 @@
 pub mod ddpm;
 pub mod freeu;
 pub mod inpainting;
+pub mod ldm;
 pub mod pix2pix;
 pub mod pixelcnnpp;
 pub mod seg_variants;
@@ -15,6 +16,7 @@ pub const MODELS: &[&str] = &[
     "resunet",
     "multiresunet",
     "ddpm",
+    "ldm",
     "freeu",
     "inpainting",
     "pix2pix",
