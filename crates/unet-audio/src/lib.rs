@@ -6,9 +6,16 @@
 //! SSNR and SI-SDR, and the reproductions `wave-unet` (Stoller 2018), `attn-wave-unet`
 //! (Giri 2019), `deep-unet` (Jansson 2017) and `unetgan` (Hao 2020).
 //!
-//! Today it re-exports [`unet_core`], whose [`unet_core::UNet`] already runs on 1D signals
-//! (`UNetConfig { dims: 1, .. }`). Run the finished reproduction with
-//! `cargo xtask reproduce unet2015` (image) until the audio ones land.
+//! Run its tests: `cargo test -p unet-audio`.
 
+pub mod chunk;
+pub mod convert;
+pub mod error;
+pub mod metrics;
+pub mod resample;
+pub mod stft;
+pub mod wav;
+
+pub use error::{AudioError, Result};
 pub use unet_core;
 pub use unet_core::*;
