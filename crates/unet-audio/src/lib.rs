@@ -10,6 +10,7 @@
 
 pub mod chunk;
 pub mod convert;
+pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod resample;
