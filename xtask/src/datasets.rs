@@ -102,7 +102,10 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
     match r.registry.as_str() {
         "debian" => {
             let dir = PathBuf::from(&r.dir);
-            if !r.files.iter().all(|(f, _)| dir.join(f).exists()) {
+            // Generated files (`synth/…`) are made later, not looked for in the package.
+            let copied =
+                r.files.iter().filter(|(f, _)| r.generate.is_none() || !f.starts_with("synth/"));
+            if !copied.clone().all(|(f, _)| dir.join(f).exists()) {
                 step(&format!("installing Debian package {}", r.package));
                 let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
                 if !matches!(root, Ok(true)) {
