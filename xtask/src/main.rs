@@ -18,6 +18,7 @@
 mod bench;
 mod datasets;
 mod export;
+mod generate;
 mod models;
 mod params;
 mod reproduce;
