@@ -35,7 +35,11 @@ pub const MODELS: &[Model] = &[
         summary: "Ho 2020 DDPM U-Net, Fashion-MNIST generation, FD-FMNIST vs the no-skip ablation",
     },
     Model { name: "ldm", krate: None, summary: "Stable Diffusion v1.5 UNet2DConditionModel" },
-    Model { name: "controlnet", krate: None, summary: "Zhang 2023 ControlNet" },
+    Model {
+        name: "controlnet",
+        krate: Some("unet-image"),
+        summary: "Zhang 2023 ControlNet on the trained ddpm U-Net, edge F1 with vs without control",
+    },
     Model {
         name: "freeu",
         krate: Some("unet-image"),

@@ -1,5 +1,6 @@
 //! Ready-made image models: presets (full size and small) and their reproductions.
 
+pub mod controlnet;
 pub mod ddpm;
 pub mod freeu;
 pub mod inpainting;
@@ -9,5 +10,13 @@ pub mod segment;
 pub mod unet2015;
 
 /// Image models this crate reproduces, for `params` and `reproduce`.
-pub const MODELS: &[&str] =
-    &["unet2015", "resunet", "multiresunet", "ddpm", "freeu", "inpainting", "pix2pix"];
+pub const MODELS: &[&str] = &[
+    "unet2015",
+    "resunet",
+    "multiresunet",
+    "ddpm",
+    "controlnet",
+    "freeu",
+    "inpainting",
+    "pix2pix",
+];
