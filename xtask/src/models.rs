@@ -39,7 +39,11 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-image"),
         summary: "Rombach 2022 latent diffusion (SD v1.5 U-Net), MiniLM-prompted Fashion-MNIST",
     },
-    Model { name: "controlnet", krate: None, summary: "Zhang 2023 ControlNet" },
+    Model {
+        name: "controlnet",
+        krate: Some("unet-image"),
+        summary: "Zhang 2023 ControlNet on the trained ddpm U-Net, edge F1 with vs without control",
+    },
     Model {
         name: "freeu",
         krate: Some("unet-image"),

@@ -55,8 +55,8 @@ pub struct DiffusersUNet {
     down_blocks: Vec<Block>,
     mid_block: Option<Block>,
     up_blocks: Vec<Block>,
-    conv_norm_out: NormLayer,
-    conv_out: ConvNd,
+    /// `conv_norm_out`, `conv_out` (absent in an encoder-only copy).
+    head: Option<(NormLayer, ConvNd)>,
     freeu: Option<FreeU>,
     skips_enabled: bool,
 }
@@ -64,6 +64,17 @@ pub struct DiffusersUNet {
 impl DiffusersUNet {
     /// Builds every variable under `path` with diffusers' names.
     pub fn new(path: &nn::Path, cfg: &DiffusersConfig) -> Result<Self> {
+        Self::build(path, cfg, true)
+    }
+
+    /// Only the encoder half (`conv_in`, `time_embedding`, `class_embedding`, `down_blocks`,
+    /// `mid_block`), as a ControlNet's trainable copy holds it; [`DiffusersUNet::forward`]
+    /// refuses to run it.
+    pub(crate) fn new_encoder(path: &nn::Path, cfg: &DiffusersConfig) -> Result<Self> {
+        Self::build(path, cfg, false)
+    }
+
+    fn build(path: &nn::Path, cfg: &DiffusersConfig, decoder: bool) -> Result<Self> {
         let d = cfg.dims;
         let ch = &cfg.block_out_channels;
         let n = ch.len();
@@ -212,7 +223,8 @@ impl DiffusersUNet {
         let rev: Vec<i64> = ch.iter().rev().copied().collect();
         let mut up_blocks = Vec::with_capacity(n);
         let mut prev = rev[0];
-        for (i, &kind) in cfg.up.iter().enumerate() {
+        let up_kinds: &[BlockKind] = if decoder { &cfg.up } else { &[] };
+        for (i, &kind) in up_kinds.iter().enumerate() {
             let p = path / "up_blocks" / i;
             let level = n - 1 - i; // the matching down level
             let out = rev[i];
@@ -250,13 +262,19 @@ impl DiffusersUNet {
             prev = out;
         }
 
-        let conv_norm_out = NormLayer::with_eps(
-            path / "conv_norm_out",
-            Norm::Group { groups: cfg.norm_num_groups },
-            ch[0],
-            cfg.norm_eps,
-        )?;
-        let conv_out = ConvNd::new(path / "conv_out", d, ch[0], cfg.out_channels, same3)?;
+        let head = if decoder {
+            Some((
+                NormLayer::with_eps(
+                    path / "conv_norm_out",
+                    Norm::Group { groups: cfg.norm_num_groups },
+                    ch[0],
+                    cfg.norm_eps,
+                )?,
+                ConvNd::new(path / "conv_out", d, ch[0], cfg.out_channels, same3)?,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
             cfg: cfg.clone(),
             conv_in,
@@ -265,8 +283,7 @@ impl DiffusersUNet {
             down_blocks,
             mid_block,
             up_blocks,
-            conv_norm_out,
-            conv_out,
+            head,
             freeu: None,
             skips_enabled: true,
         })
@@ -316,69 +333,14 @@ impl DiffusersUNet {
         class_labels: Option<&Tensor>,
         control: Option<ControlResiduals<'_>>,
     ) -> Result<Tensor> {
-        let cfg = &self.cfg;
-        let size = sample.size();
-        if size.len() != cfg.dims + 2 || size[1] != cfg.in_channels {
-            return Err(Error::InputShape {
-                shape: size,
-                expected: format!("[B, {}, …] with {} spatial axes", cfg.in_channels, cfg.dims),
-            });
-        }
-        let b = size[0];
-        if cfg.flavor == Flavor::Conditional && context.is_none() {
-            return Err(Error::InputShape {
-                shape: size,
-                expected: "encoder_hidden_states (context) for UNet2DConditionModel".into(),
-            });
-        }
-        let train = false;
-        let sample =
-            if cfg.center_input_sample { sample * 2.0 - 1.0 } else { sample.shallow_clone() };
-
-        // 1. Time (and class) embedding.
-        let t =
-            if timesteps.dim() == 0 { timesteps.unsqueeze(0) } else { timesteps.shallow_clone() };
-        let t = if t.size()[0] == 1 && b != 1 { t.expand([b], false) } else { t };
-        let sin = SinusoidalConfig {
-            dim: cfg.block_out_channels[0],
-            flip_sin_to_cos: cfg.flip_sin_to_cos,
-            freq_shift: cfg.freq_shift,
-            max_period: 10_000.0,
+        let Some((conv_norm_out, conv_out)) = &self.head else {
+            return Err(Error::config("DiffusersUNet", "encoder only", "has no decoder to run"));
         };
-        let t_emb = timestep_embedding(&t.to_device(sample.device()), &sin)?.to_kind(sample.kind()); // [B, C0]
-        let mut emb = self.time_embedding.forward(&t_emb); // [B, T]
-        match (&self.class_embedding, class_labels) {
-            (Some(ce), Some(l)) => emb = &emb + ce.forward(l)?.to_kind(sample.kind()),
-            (Some(_), None) => {
-                return Err(Error::InputShape {
-                    shape: vec![b],
-                    expected: "class_labels for a class-conditional model".into(),
-                })
-            }
-            _ => {}
-        }
-
-        // 2. Down path: push conv_in, every resnet(+attention) output and every downsampler output.
-        let mut h = self.conv_in.forward(&sample)?;
-        let mut skips: Vec<Tensor> = vec![h.shallow_clone()];
-        for block in &self.down_blocks {
-            for (j, r) in block.resnets.iter().enumerate() {
-                h = r.forward_t(&h, Some(&emb), train)?;
-                if let Some(a) = block.attentions.get(j) {
-                    h = a.forward(&h, context)?;
-                }
-                skips.push(h.shallow_clone());
-            }
-            if let Some(conv) = &block.resample {
-                if cfg.downsample_padding == 0 {
-                    let pad: Vec<i64> =
-                        std::iter::repeat_n([0i64, 1], cfg.dims).flatten().collect();
-                    h = h.f_constant_pad_nd(pad.as_slice())?;
-                }
-                h = conv.forward(&h)?;
-                skips.push(h.shallow_clone());
-            }
-        }
+        // 1. Time (and class) embedding; 2. conv_in and the down path (skips in push order).
+        let (sample, emb) = self.embed(sample, timesteps, context, class_labels)?;
+        let h = self.conv_in.forward(&sample)?;
+        let (h, mut skips) = self.down(h, &emb, context)?;
+        // ControlNet: one residual per skip.
         if let Some(c) = &control {
             if c.down.len() != skips.len() {
                 return Err(Error::config(
@@ -388,23 +350,16 @@ impl DiffusersUNet {
                 ));
             }
             for (s, r) in skips.iter_mut().zip(c.down) {
-                *s = &*s + r;
+                *s = s.f_add(r)?;
             }
         }
-
-        // 3. Mid block.
-        if let Some(m) = &self.mid_block {
-            h = m.resnets[0].forward_t(&h, Some(&emb), train)?;
-            for (k, r) in m.resnets.iter().enumerate().skip(1) {
-                if let Some(a) = m.attentions.get(k - 1) {
-                    h = a.forward(&h, context)?;
-                }
-                h = r.forward_t(&h, Some(&emb), train)?;
-            }
-        }
+        // 3. Mid block (+ the ControlNet's mid residual).
+        let mut h = self.mid(h, &emb, context)?;
         if let Some(r) = control.as_ref().and_then(|c| c.mid) {
-            h = &h + r;
+            h = h.f_add(r)?;
         }
+        let cfg = &self.cfg;
+        let train = false;
 
         // 4. Up path: pop skips (LIFO), concat [h, skip], resnet(+attention); upsample to the
         //    size of the next skip to consume (handles sizes not divisible by 2^levels).
@@ -433,12 +388,124 @@ impl DiffusersUNet {
         }
 
         // 5. Output head.
-        let h = self.conv_norm_out.forward_t(&h, train)?;
+        let h = conv_norm_out.forward_t(&h, train)?;
         let h = match cfg.flavor {
             Flavor::Conditional => cfg.act.forward(&h),
             Flavor::Unconditional => h.silu(),
         };
-        self.conv_out.forward(&h)
+        conv_out.forward(&h)
+    }
+
+    /// Stage 1: checks the input and computes the time (and class) embedding `[B, T]`;
+    /// returns the (centred, when configured) sample with it.
+    pub(crate) fn embed(
+        &self,
+        sample: &Tensor,
+        timesteps: &Tensor,
+        context: Option<&Tensor>,
+        class_labels: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let cfg = &self.cfg;
+        let size = sample.size();
+        if size.len() != cfg.dims + 2 || size[1] != cfg.in_channels {
+            return Err(Error::InputShape {
+                shape: size,
+                expected: format!("[B, {}, …] with {} spatial axes", cfg.in_channels, cfg.dims),
+            });
+        }
+        let b = size[0];
+        if cfg.flavor == Flavor::Conditional && context.is_none() {
+            return Err(Error::InputShape {
+                shape: size,
+                expected: "encoder_hidden_states (context) for UNet2DConditionModel".into(),
+            });
+        }
+        let sample =
+            if cfg.center_input_sample { sample * 2.0 - 1.0 } else { sample.shallow_clone() };
+
+        // 1. Time (and class) embedding.
+        let t =
+            if timesteps.dim() == 0 { timesteps.unsqueeze(0) } else { timesteps.shallow_clone() };
+        let t = if t.size()[0] == 1 && b != 1 { t.expand([b], false) } else { t };
+        let sin = SinusoidalConfig {
+            dim: cfg.block_out_channels[0],
+            flip_sin_to_cos: cfg.flip_sin_to_cos,
+            freq_shift: cfg.freq_shift,
+            max_period: 10_000.0,
+        };
+        let t_emb = timestep_embedding(&t.to_device(sample.device()), &sin)?.to_kind(sample.kind()); // [B, C0]
+        let mut emb = self.time_embedding.forward(&t_emb); // [B, T]
+        match (&self.class_embedding, class_labels) {
+            (Some(ce), Some(l)) => emb = &emb + ce.forward(l)?.to_kind(sample.kind()),
+            (Some(_), None) => {
+                return Err(Error::InputShape {
+                    shape: vec![b],
+                    expected: "class_labels for a class-conditional model".into(),
+                })
+            }
+            _ => {}
+        }
+        Ok((sample, emb))
+    }
+
+    /// `conv_in` (on a sample returned by [`DiffusersUNet::embed`]).
+    pub(crate) fn apply_conv_in(&self, sample: &Tensor) -> Result<Tensor> {
+        self.conv_in.forward(sample)
+    }
+
+    /// Stage 2, the down path from the output `h` of `conv_in`: pushes `h`, every
+    /// resnet(+attention) output and every downsampler output. Returns the last feature map
+    /// and the skips in push order.
+    pub(crate) fn down(
+        &self,
+        mut h: Tensor,
+        emb: &Tensor,
+        context: Option<&Tensor>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let cfg = &self.cfg;
+        let train = false;
+        // 2. Down path: push conv_in, every resnet(+attention) output and every downsampler output.
+        let mut skips: Vec<Tensor> = vec![h.shallow_clone()];
+        for block in &self.down_blocks {
+            for (j, r) in block.resnets.iter().enumerate() {
+                h = r.forward_t(&h, Some(emb), train)?;
+                if let Some(a) = block.attentions.get(j) {
+                    h = a.forward(&h, context)?;
+                }
+                skips.push(h.shallow_clone());
+            }
+            if let Some(conv) = &block.resample {
+                if cfg.downsample_padding == 0 {
+                    let pad: Vec<i64> =
+                        std::iter::repeat_n([0i64, 1], cfg.dims).flatten().collect();
+                    h = h.f_constant_pad_nd(pad.as_slice())?;
+                }
+                h = conv.forward(&h)?;
+                skips.push(h.shallow_clone());
+            }
+        }
+        Ok((h, skips))
+    }
+
+    /// Stage 3, the mid block (identity when there is none).
+    pub(crate) fn mid(
+        &self,
+        mut h: Tensor,
+        emb: &Tensor,
+        context: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let train = false;
+        // 3. Mid block.
+        if let Some(m) = &self.mid_block {
+            h = m.resnets[0].forward_t(&h, Some(emb), train)?;
+            for (k, r) in m.resnets.iter().enumerate().skip(1) {
+                if let Some(a) = m.attentions.get(k - 1) {
+                    h = a.forward(&h, context)?;
+                }
+                h = r.forward_t(&h, Some(emb), train)?;
+            }
+        }
+        Ok(h)
     }
 }
 

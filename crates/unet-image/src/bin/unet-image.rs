@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tch::Device;
 use unet_image::models::seg_variants::{self, Variant};
-use unet_image::models::{ddpm, freeu, inpainting, ldm, pix2pix, pixelcnnpp, unet2015};
+use unet_image::models::{controlnet, ddpm, freeu, inpainting, ldm, pix2pix, pixelcnnpp, unet2015};
 
 #[derive(Parser)]
 #[command(name = "unet-image", about = "Image U-Net reproductions of unet-rs")]
@@ -149,6 +149,14 @@ fn main() -> ExitCode {
             "ddpm" | "freeu" => diffusers_params(&model, ddpm::full()),
             "inpainting" => diffusers_params(&model, inpainting::full()),
             "ldm" => diffusers_params(&model, ldm::full()),
+            "controlnet" => controlnet::full()
+                .and_then(|cfg| {
+                    let vs = tch::nn::VarStore::new(Device::Cpu);
+                    unet_image::diffusers::ControlNet::new(&vs.root(), &cfg)?;
+                    Ok(unet_image::parameter_count(&vs))
+                })
+                .map(|n| println!("controlnet params {n}"))
+                .map_err(|e| e.to_string()),
             m => Err(unknown(m)),
         },
         Cmd::Sample { model, checkpoint, out, n, steps, seed, device, input, prompt, guidance } => {
@@ -325,6 +333,30 @@ fn main() -> ExitCode {
                             println!("freeu: {:<40} FD-FMNIST {:.2}", s.name, s.fd);
                         }
                         println!("report {}", out.join("report.md").display());
+                    }
+                    "controlnet" => {
+                        // Controls the model the ddpm reproduction trained, beside `out`.
+                        let ddpm_out = out.parent().map(|p| p.join("ddpm")).unwrap_or_else(|| PathBuf::from("target/reproduce/ddpm"));
+                        let d = controlnet::RunOptions::default();
+                        let opts = controlnet::RunOptions {
+                            out,
+                            ddpm: ddpm_opts(ddpm_out),
+                            steps: steps.unwrap_or(d.steps),
+                            batch_size: batch_size.map(|b| b as i64).unwrap_or(d.batch_size),
+                            lr: lr.unwrap_or(d.lr),
+                            seed: seed.unwrap_or(d.seed),
+                            progress: !quiet,
+                            ..d
+                        };
+                        let r = controlnet::run(&opts).map_err(|e| e.to_string())?;
+                        println!(
+                            "controlnet: edge F1 {:.4} with control vs {:.4} without; FD-FMNIST {:.2} vs {:.2}; report {}",
+                            r.scores[1].edge_f1,
+                            r.scores[0].edge_f1,
+                            r.scores[1].fd,
+                            r.scores[0].fd,
+                            opts.out.join("report.md").display()
+                        );
                     }
                     "inpainting" => {
                         let shared = ddpm_opts(out);

@@ -1,5 +1,6 @@
 //! Ready-made image models: presets (full size and small) and their reproductions.
 
+pub mod controlnet;
 pub mod ddpm;
 pub mod freeu;
 pub mod inpainting;
@@ -17,6 +18,7 @@ pub const MODELS: &[&str] = &[
     "multiresunet",
     "ddpm",
     "ldm",
+    "controlnet",
     "freeu",
     "inpainting",
     "pix2pix",
