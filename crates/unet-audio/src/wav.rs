@@ -42,8 +42,7 @@ impl Audio {
 
     /// A mono signal from its samples.
     pub fn from_mono(samples: Vec<f32>, rate: u32) -> Result<Self> {
-        let n = samples.len();
-        Self::new(Array1::from(samples).into_shape_with_order((1, n)).expect("1×n"), rate)
+        Self::new(Array1::from(samples).insert_axis(Axis(0)), rate)
     }
 
     /// Number of channels.
@@ -63,9 +62,9 @@ impl Audio {
 
     /// The mean of the channels, as a one-channel signal.
     pub fn to_mono(&self) -> Audio {
-        let mean = self.samples.mean_axis(Axis(0)).expect("at least one channel");
-        let n = mean.len();
-        Audio { samples: mean.into_shape_with_order((1, n)).expect("1×n"), rate: self.rate }
+        // `samples` is public, so a zero-channel value can exist: its mono mix is silence.
+        let mean = self.samples.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(self.frames()));
+        Audio { samples: mean.insert_axis(Axis(0)), rate: self.rate }
     }
 
     /// The first channel of a mono signal, or the channel mean otherwise, as a vector.
@@ -376,7 +375,7 @@ impl Iterator for WavChunks {
                 return Err(AudioError::format(&self.path, "truncated WAV: short data chunk"));
             }
             Ok(Array2::from_shape_vec((n, ch), v)
-                .expect("n×ch samples")
+                .map_err(|e| AudioError::format(&self.path, format!("WAV block: {e}")))?
                 .reversed_axes()
                 .as_standard_layout()
                 .into_owned())
