@@ -3,12 +3,16 @@
 //! ResPaths), the pix2pix generator (4×4 stride-2 levels) and PixelCNN++ (causal streams with U-Net
 //! short-cuts). Modality crates wrap them into reproductions (`cargo xtask reproduce resunet`).
 
+pub mod deep_unet;
 pub mod multiresunet;
 pub mod pix2pix;
 pub mod pixelcnnpp;
 pub mod resunet;
+pub mod wave_unet;
 
+pub use deep_unet::{DeepUNet, DeepUNetConfig};
 pub use multiresunet::{MultiResUNet, MultiResUNetConfig};
 pub use pix2pix::{UnetGenerator, UnetGeneratorConfig};
 pub use pixelcnnpp::{PixelCnnPP, PixelCnnPPConfig};
 pub use resunet::{ResUNet, ResUNetConfig};
+pub use wave_unet::{WaveUNet, WaveUNetConfig};
