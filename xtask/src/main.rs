@@ -69,6 +69,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Enhance a WAV file with a trained audio checkpoint: `--checkpoint F in.wav out.wav
+    /// [--chunk N] [--device cuda]` (any length, rate and channel count; bounded memory).
+    Enhance {
+        /// Model name, e.g. `wave-unet`.
+        model: String,
+        /// Arguments for `unet-audio enhance`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Data-set recipes: `list`, `fetch <name>`, `verify <name>`.
     Datasets {
         #[command(subcommand)]
@@ -106,6 +115,7 @@ fn main() -> Result<()> {
         Cmd::Params { model } => params::run(&model),
         Cmd::Reproduce { model, args } => reproduce::run(&model, &args),
         Cmd::Sample { model, args } => sample::run(&model, &args),
+        Cmd::Enhance { model, args } => sample::enhance(&model, &args),
         Cmd::Datasets { cmd } => datasets::run(cmd),
         Cmd::Bench { args } => bench::run(&args),
         Cmd::ExportDiffusers { preset, dir, tiny, seed } => export::run(&preset, &dir, tiny, seed),

@@ -16,3 +16,19 @@ pub fn run(model: &str, args: &[String]) -> Result<()> {
             .args(args),
     )
 }
+
+/// `cargo xtask enhance <model> --checkpoint F in.wav out.wav [--chunk N] [--device D]`:
+/// runs `unet-audio enhance` (streamed, bounded memory, any rate and channel count).
+pub fn enhance(model: &str, args: &[String]) -> Result<()> {
+    let krate = crate::models::find(model)?;
+    if krate != "unet-audio" {
+        anyhow::bail!("`{model}` is not an audio enhancement model (wave-unet, attn-wave-unet, deep-unet, unetgan)");
+    }
+    let env = crate::setup::run()?;
+    step(&format!("building {krate} and enhancing with `{model}`"));
+    run_cmd(
+        cargo(&env)
+            .args(["run", "--quiet", "-p", krate, "--bin", krate, "--", "enhance"])
+            .args(args),
+    )
+}

@@ -258,3 +258,69 @@ where
     sink.finish()?;
     Ok(ProcessStats { frames: written, chunks, channels: ch, rate: info.rate })
 }
+
+/// Streams the WAV `input` through `f` in windows of `context + chunk + context` frames
+/// (`[channels, chunk + 2·context]`, zeros before the start and after the end) and writes the
+/// `[channels, chunk]` blocks it returns, back to back, to `output`: for models that produce
+/// the centre of their input (valid convolutions, receptive fields) no overlap-add is needed
+/// and each output frame sees its real neighbours. Holds about `2·chunk + 2·context` frames in
+/// memory. The output has the input's rate, channels and length (16-bit when the input is,
+/// else 32-bit float).
+pub fn process_file_with_context<F>(
+    input: impl AsRef<Path>,
+    output: impl AsRef<Path>,
+    chunk: usize,
+    context: usize,
+    mut f: F,
+) -> Result<ProcessStats>
+where
+    F: FnMut(ArrayView2<f32>) -> Result<Array2<f32>>,
+{
+    if chunk == 0 {
+        return Err(AudioError::Invalid(
+            "process_file_with_context: chunk must be positive".into(),
+        ));
+    }
+    let mut reader = WavChunks::open(input.as_ref(), chunk)?;
+    let info = reader.info();
+    let format = if !info.float && info.bits == 16 { WavFormat::Int16 } else { WavFormat::Float32 };
+    let mut sink = WavSink::create(output.as_ref(), info.channels, info.rate, format)?;
+    let (ch, total) = (info.channels, info.frames);
+    // `buf` holds frames [start, start + buf.ncols()); `start` is negative at first (zeros).
+    let mut buf: Array2<f32> = Array2::zeros((ch, context));
+    let mut start = -(context as i64);
+    let (mut s, mut chunks) = (0usize, 0usize);
+    let append = |buf: &mut Array2<f32>, block: ArrayView2<f32>| {
+        buf.append(Axis(1), block).map_err(|e| AudioError::Invalid(e.to_string()))
+    };
+    while s < total {
+        let end = (s + chunk + context) as i64;
+        while start + (buf.ncols() as i64) < end {
+            match reader.next() {
+                Some(block) => append(&mut buf, block?.view())?,
+                None => {
+                    let missing = (end - start - buf.ncols() as i64) as usize;
+                    append(&mut buf, Array2::zeros((ch, missing)).view())?;
+                }
+            }
+        }
+        let off = (s as i64 - context as i64 - start) as usize;
+        let y = f(buf.slice(s![.., off..off + chunk + 2 * context]))?;
+        if y.dim() != (ch, chunk) {
+            return Err(AudioError::Invalid(format!(
+                "process_file_with_context: the closure returned {:?}, expected {:?}",
+                y.dim(),
+                (ch, chunk)
+            )));
+        }
+        let n = chunk.min(total - s);
+        sink.write(y.slice(s![.., ..n]))?;
+        chunks += 1;
+        s += chunk;
+        let drop = ((s as i64 - context as i64 - start).max(0) as usize).min(buf.ncols());
+        buf = buf.slice(s![.., drop..]).to_owned();
+        start += drop as i64;
+    }
+    sink.finish()?;
+    Ok(ProcessStats { frames: total, chunks, channels: ch, rate: info.rate })
+}

@@ -26,9 +26,12 @@
 pub mod chunk;
 pub mod convert;
 pub mod data;
+pub mod enhance;
 pub mod error;
 pub mod metrics;
+pub mod models;
 pub mod resample;
+pub mod spectrogram;
 pub mod stft;
 pub mod wav;
 

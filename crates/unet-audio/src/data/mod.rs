@@ -4,4 +4,5 @@
 //! Run its tests: `cargo test -p unet-audio --test data`.
 
 pub mod noise;
+pub mod pairs;
 pub mod speech;

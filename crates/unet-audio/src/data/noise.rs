@@ -26,6 +26,8 @@ pub enum NoiseKind {
     Brown,
     /// Tones at these frequencies in Hz.
     Tones(Vec<f64>),
+    /// Music-like accompaniment: plucked harmonic notes and chords ([`music`]).
+    Music,
 }
 
 fn unit_rms(mut v: Vec<f32>) -> Vec<f32> {
@@ -92,6 +94,38 @@ pub fn tones(n: usize, rate: u32, freqs: &[f64], rng: &mut Rng) -> Vec<f32> {
     unit_rms(v)
 }
 
+/// Music-like accompaniment, unit RMS: consecutive events of 0.12-0.6 s, each a chord of one
+/// to three notes of a two-octave A-minor pentatonic scale (110-440 Hz fundamentals), every
+/// note five harmonics with amplitudes `1/k` and an exponential decay (time constant 0.1-0.5
+/// s), like a plucked or struck instrument.
+pub fn music(n: usize, rate: u32, rng: &mut Rng) -> Vec<f32> {
+    const SCALE: [f64; 5] = [0.0, 3.0, 5.0, 7.0, 10.0]; // semitones above A
+    let mut v = vec![0f64; n];
+    let mut start = 0usize;
+    while start < n {
+        let len = (rng.range_f64(0.12, 0.6) * rate as f64) as usize + 1;
+        let tau = rng.range_f64(0.1, 0.5) * rate as f64;
+        let notes = 1 + rng.below(3) as usize;
+        for _ in 0..notes {
+            let step = SCALE[rng.below(5) as usize] + 12.0 * rng.below(3) as f64;
+            let f0 = 110.0 * 2f64.powf(step / 12.0);
+            for k in 1..=5 {
+                let f = f0 * k as f64;
+                if f >= rate as f64 / 2.0 {
+                    break;
+                }
+                let phase = rng.range_f64(0.0, std::f64::consts::TAU);
+                let w = std::f64::consts::TAU * f / rate as f64;
+                for (i, x) in v.iter_mut().skip(start).take(len).enumerate() {
+                    *x += (w * i as f64 + phase).sin() * (-(i as f64) / tau).exp() / k as f64;
+                }
+            }
+        }
+        start += len;
+    }
+    unit_rms(v.into_iter().map(|x| x as f32).collect())
+}
+
 /// Babble: each voice (unit-RMS normalised) starts at a random offset and loops to `n`
 /// samples; the sum is unit RMS.
 pub fn babble(voices: &[&[f32]], n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
@@ -116,6 +150,7 @@ pub fn generate(kind: &NoiseKind, n: usize, rate: u32, rng: &mut Rng) -> Vec<f32
         NoiseKind::Pink => pink(n, rng),
         NoiseKind::Brown => brown(n, rng),
         NoiseKind::Tones(f) => tones(n, rate, f, rng),
+        NoiseKind::Music => music(n, rate, rng),
     }
 }
 
