@@ -103,8 +103,11 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
         "debian" => {
             let dir = PathBuf::from(&r.dir);
             // Generated files (`synth/…`) are made later, not looked for in the package.
-            let copied =
-                r.files.iter().filter(|(f, _)| r.generate.is_none() || !f.starts_with("synth/"));
+            let captured =
+                r.generate.as_ref().map(crate::generate::captured_files).unwrap_or_default();
+            let copied = r.files.iter().filter(|(f, _)| {
+                r.generate.is_none() || !(f.starts_with("synth/") || captured.contains(f))
+            });
             if !copied.clone().all(|(f, _)| dir.join(f).exists()) {
                 step(&format!("installing Debian package {}", r.package));
                 let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");

@@ -5,7 +5,9 @@
 //! with, a command printing one text line per item, and voices (command templates with `{text}`
 //! and `{out}`); every line × voice becomes `synth/<prefix><line:02>-<voice>.wav`. The outputs
 //! are deterministic for fixed package versions, so their SHA-256 sums sit in `files`.
-//! Run: `cargo xtask datasets fetch speech`.
+//! A `capture` list stores the standard output of commands as files (the KJV text printed by
+//! `bible`).
+//! Run: `cargo xtask datasets fetch speech` / `cargo xtask datasets fetch text`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -63,9 +65,44 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Files a recipe's `capture` list writes (the standard output of a command each).
+pub fn captured_files(spec: &Value) -> Vec<String> {
+    spec["capture"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["file"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// Runs each `capture` entry (`{"file": …, "command": [...]}`) and stores its standard output.
+fn capture(spec: &Value, dst: &Path) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    for c in spec["capture"].as_array().into_iter().flatten() {
+        let file = c["file"].as_str().context("generate.capture[].file")?;
+        let cmd = strings(&c["command"], "capture[].command")?;
+        step(&format!("writing {file} from `{}`", cmd.join(" ")));
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .with_context(|| format!("cannot run {cmd:?}"))?;
+        if !out.status.success() {
+            bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let path = dst.join(file);
+        std::fs::write(&path, &out.stdout)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(file.to_string());
+    }
+    Ok(written)
+}
+
 /// Runs the generator into `dst`; returns the relative paths it wrote.
 pub fn run(spec: &Value, dst: &Path) -> Result<Vec<String>> {
     ensure_packages(spec)?;
+    std::fs::create_dir_all(dst).with_context(|| format!("cannot create {}", dst.display()))?;
+    let mut written = capture(spec, dst)?;
+    if spec.get("text").is_none() {
+        return Ok(written);
+    }
     let text_cmd = strings(&spec["text"]["command"], "text.command")?;
     let prefix = spec["text"]["prefix"].as_str().unwrap_or("item");
     let out = Command::new(&text_cmd[0])
@@ -84,7 +121,6 @@ pub fn run(spec: &Value, dst: &Path) -> Result<Vec<String>> {
     let voices = spec["voices"].as_array().context("generate.voices must be an array")?;
     std::fs::create_dir_all(dst.join("synth"))
         .with_context(|| format!("cannot create {}", dst.join("synth").display()))?;
-    let mut written = Vec::new();
     step(&format!("synthesising {} lines × {} voices", lines.len(), voices.len()));
     for v in voices {
         let name = v["name"].as_str().context("generate.voices[].name")?;

@@ -2,6 +2,7 @@
 //! Run: `cargo test -p unet-audio --test enhance`.
 
 use std::collections::HashMap;
+use std::f64::consts::TAU;
 
 use tch::{nn, Device};
 use unet_audio::arch::{WaveUNet, WaveUNetConfig};
@@ -16,7 +17,7 @@ fn speechy(n: usize, seed: u64) -> Vec<f32> {
         .map(|i| {
             let t = i as f64 / 8000.0;
             let env = (t * 3.0 + seed as f64).sin().abs();
-            (env * ((t * 220.0 * 6.283).sin() + 0.5 * (t * 440.0 * 6.283).sin()) * 0.3) as f32
+            (env * ((t * 220.0 * TAU).sin() + 0.5 * (t * 440.0 * TAU).sin()) * 0.3) as f32
         })
         .collect()
 }
@@ -123,7 +124,7 @@ fn streamed_file_enhancement_matches_the_whole_signal() {
 
     // A 16 kHz stereo file through the 8 kHz model: same rate, channels and length back.
     let stereo = ndarray::Array2::from_shape_fn((2, 20_000), |(c, i)| {
-        ((i as f32 * 0.01 * (c + 1) as f32).sin() * 0.3) as f32
+        (i as f32 * 0.01 * (c + 1) as f32).sin() * 0.3
     });
     let inp16 = dir.path().join("in16.wav");
     write_wav(&inp16, &Audio::new(stereo, 16_000).unwrap(), WavFormat::Int16).unwrap();

@@ -85,6 +85,33 @@ pub enum TextError {
         reason: String,
     },
 
+    /// A text file that is not valid UTF-8.
+    #[error("{path}: not valid UTF-8 (first bad byte at offset {offset})")]
+    InvalidUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the first invalid sequence.
+        offset: usize,
+    },
+
+    /// A corpus (or one of its splits) without any text.
+    #[error("{path}: empty corpus: {reason}")]
+    EmptyCorpus {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is empty.
+        reason: String,
+    },
+
+    /// A token file whose header or size is wrong.
+    #[error("{path}: corrupt token file: {reason}")]
+    CorruptTokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// An input to `forward`/`encode` has the wrong shape, dtype or value.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -28,10 +28,13 @@
 //! Run the encoder's parity tests with `cargo xtask datasets fetch minilm` and then
 //! `cargo test -p unet-text`.
 
+pub mod corpus;
 pub mod encoder;
 pub mod error;
+pub mod lm;
 pub mod minilm;
 pub mod tokenizer;
+pub mod tokens;
 
 pub use encoder::{TextConditioning, TextEncoder};
 pub use error::{TextError, TextResult};

