@@ -78,6 +78,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Continue a prompt with a trained language model: `--checkpoint F --prompt P
+    /// [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]`.
+    Generate {
+        /// Model name, e.g. `uet`.
+        model: String,
+        /// Arguments for `unet-text generate`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Data-set recipes: `list`, `fetch <name>`, `verify <name>`.
     Datasets {
         #[command(subcommand)]
@@ -116,6 +125,7 @@ fn main() -> Result<()> {
         Cmd::Reproduce { model, args } => reproduce::run(&model, &args),
         Cmd::Sample { model, args } => sample::run(&model, &args),
         Cmd::Enhance { model, args } => sample::enhance(&model, &args),
+        Cmd::Generate { model, args } => sample::generate(&model, &args),
         Cmd::Datasets { cmd } => datasets::run(cmd),
         Cmd::Bench { args } => bench::run(&args),
         Cmd::ExportDiffusers { preset, dir, tiny, seed } => export::run(&preset, &dir, tiny, seed),

@@ -85,7 +85,12 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-audio"),
         summary: "Hao 2020 U-Net GAN, speech at -15..0 dB, SSNR vs its L1-only generator",
     },
-    Model { name: "uet", krate: None, summary: "U-Net Encapsulated Transformer LM" },
+    Model {
+        name: "uet",
+        krate: Some("unet-text"),
+        summary:
+            "Ignacio 2025 U-Net Encapsulated Transformer LM vs a transformer of equal depth, KJV",
+    },
     Model { name: "text-diffusion", krate: None, summary: "1D U-Net text diffusion" },
     Model { name: "lumiere", krate: None, summary: "Bar-Tal 2024 Space-Time U-Net" },
     Model { name: "latent-shift", krate: None, summary: "An 2023 Latent-Shift" },

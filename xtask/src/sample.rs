@@ -32,3 +32,19 @@ pub fn enhance(model: &str, args: &[String]) -> Result<()> {
             .args(args),
     )
 }
+
+/// `cargo xtask generate <model> --checkpoint F --prompt P [--max-tokens N] [--temperature T]
+/// [--top-k K] [--top-p P] [--seed S]`: runs `unet-text generate`.
+pub fn generate(model: &str, args: &[String]) -> Result<()> {
+    let krate = crate::models::find(model)?;
+    if krate != "unet-text" {
+        anyhow::bail!("`{model}` is not a language model (uet)");
+    }
+    let env = crate::setup::run()?;
+    step(&format!("building {krate} and generating with `{model}`"));
+    run_cmd(
+        cargo(&env)
+            .args(["run", "--quiet", "-p", krate, "--bin", krate, "--", "generate", model])
+            .args(args),
+    )
+}

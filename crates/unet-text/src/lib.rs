@@ -33,6 +33,7 @@ pub mod encoder;
 pub mod error;
 pub mod lm;
 pub mod minilm;
+pub mod models;
 pub mod tokenizer;
 pub mod tokens;
 

@@ -295,7 +295,7 @@ impl CausalLm {
                 for (conv, skip) in u.up.iter().zip(skips.iter()).rev() {
                     x = conv.forward(&x) + skip;
                 }
-                h = h + x;
+                h += x;
             }
         }
         Ok(self.ln_f.forward(&h).matmul(&self.wte.ws.tr()))
@@ -307,5 +307,55 @@ impl CausalLm {
         let logits = self.forward(&idx.narrow(1, 0, t - 1))?;
         let v = self.cfg.vocab;
         Ok(logits.view([-1, v]).cross_entropy_for_logits(&idx.narrow(1, 1, t - 1).reshape([-1])))
+    }
+}
+
+/// What [`CausalLm::generate`] did.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Prompt and new tokens.
+    pub tokens: Vec<u32>,
+    /// New tokens per second (sampling included).
+    pub tokens_per_s: f64,
+}
+
+impl CausalLm {
+    /// Appends `max_new` sampled tokens to `prompt` (at least one token). Each step recomputes
+    /// the last `ctx` tokens: no KV cache (see `docs/models/uet.md` for why the UET's causal
+    /// convolutions would also need per-level state to cache). Deterministic for a `seed` on
+    /// the CPU.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        sampling: &unet_core::autoregressive::TokenSampling,
+        seed: i64,
+    ) -> TextResult<Generation> {
+        if prompt.is_empty() {
+            return Err(TextError::InvalidInput(
+                "generation needs a prompt of at least one token".into(),
+            ));
+        }
+        if let Some(&bad) = prompt.iter().find(|&&t| i64::from(t) >= self.cfg.vocab) {
+            return Err(TextError::InvalidInput(format!(
+                "prompt token {bad} is outside the vocabulary of {}",
+                self.cfg.vocab
+            )));
+        }
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(seed);
+        let device = self.wte.ws.device();
+        let mut tokens = prompt.to_vec();
+        let t0 = std::time::Instant::now();
+        for _ in 0..max_new {
+            let start = tokens.len().saturating_sub(self.cfg.ctx as usize);
+            let window: Vec<i64> = tokens[start..].iter().map(|&t| i64::from(t)).collect();
+            let idx = Tensor::from_slice(&window).unsqueeze(0).to_device(device);
+            let logits = self.forward(&idx)?.select(1, -1);
+            let next = sampling.sample(&logits)?.int64_value(&[0]);
+            tokens.push(next as u32);
+        }
+        let tokens_per_s = max_new as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        Ok(Generation { tokens, tokens_per_s })
     }
 }

@@ -51,9 +51,16 @@ impl TextTokenizer {
         let path = path.as_ref();
         let bytes =
             std::fs::read(path).map_err(|source| TextError::Io { path: path.into(), source })?;
-        serde_json::from_slice::<serde_json::Value>(&bytes)
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Loads a `tokenizer.json` held in memory; `origin` names it in errors (e.g. the
+    /// checkpoint that embeds it).
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> TextResult<Self> {
+        let path = origin;
+        serde_json::from_slice::<serde_json::Value>(bytes)
             .map_err(|e| TextError::InvalidJson { path: path.into(), reason: e.to_string() })?;
-        let mut inner = Tokenizer::from_bytes(&bytes).map_err(|e| {
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| {
             TextError::UnknownTokenizerFormat { path: path.into(), reason: e.to_string() }
         })?;
         // Pad id: the file's padding parameters, else a `[PAD]` token, else 0 (BERT).

@@ -1,0 +1,3 @@
+//! The text reproductions of `../shared/MODELS.md` (`cargo xtask reproduce <name>`).
+
+pub mod uet;
