@@ -91,7 +91,11 @@ pub const MODELS: &[Model] = &[
         summary:
             "Ignacio 2025 U-Net Encapsulated Transformer LM vs a transformer of equal depth, KJV",
     },
-    Model { name: "text-diffusion", krate: None, summary: "1D U-Net text diffusion" },
+    Model {
+        name: "text-diffusion",
+        krate: Some("unet-text"),
+        summary: "1D U-Net embedding diffusion with cross-attention: KJV infilling accuracy, sample perplexity",
+    },
     Model { name: "lumiere", krate: None, summary: "Bar-Tal 2024 Space-Time U-Net" },
     Model { name: "latent-shift", krate: None, summary: "An 2023 Latent-Shift" },
     Model { name: "upscale-a-video", krate: None, summary: "Zhou 2024 Upscale-A-Video" },

@@ -129,13 +129,13 @@ impl LmConfig {
     }
 }
 
-fn layer_norm(p: nn::Path, d: i64) -> nn::LayerNorm {
+pub(crate) fn layer_norm(p: nn::Path, d: i64) -> nn::LayerNorm {
     nn::layer_norm(p, vec![d], nn::LayerNormConfig { eps: 1e-5, ..Default::default() })
 }
 
-/// Pre-LN transformer block with causal self-attention.
+/// Pre-LN transformer block (GPT-2 names) with causal or bidirectional self-attention.
 #[derive(Debug)]
-struct Block {
+pub(crate) struct Block {
     ln_1: nn::LayerNorm,
     c_attn: nn::Linear,
     c_proj: nn::Linear,
@@ -143,10 +143,21 @@ struct Block {
     c_fc: nn::Linear,
     mlp_proj: nn::Linear,
     n_head: i64,
+    causal: bool,
 }
 
 impl Block {
-    fn new(p: nn::Path, d: i64, n_head: i64, mult: i64) -> Self {
+    pub(crate) fn new(p: nn::Path, d: i64, n_head: i64, mult: i64) -> Self {
+        Self::with_causality(p, d, n_head, mult, true)
+    }
+
+    pub(crate) fn with_causality(
+        p: nn::Path,
+        d: i64,
+        n_head: i64,
+        mult: i64,
+        causal: bool,
+    ) -> Self {
         let attn = &p / "attn";
         let mlp = &p / "mlp";
         Self {
@@ -157,11 +168,12 @@ impl Block {
             c_fc: nn::linear(&mlp / "c_fc", d, mult * d, Default::default()),
             mlp_proj: nn::linear(&mlp / "c_proj", mult * d, d, Default::default()),
             n_head,
+            causal,
         }
     }
 
     /// `[B, T, d]` → same.
-    fn forward(&self, x: &Tensor) -> TextResult<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> TextResult<Tensor> {
         let (b, t, d) = x.size3()?;
         let h = self.n_head;
         let qkv = self.c_attn.forward(&self.ln_1.forward(x)).split(d, -1);
@@ -173,7 +185,7 @@ impl Block {
             &v,
             None::<&Tensor>,
             0.0,
-            true,
+            self.causal,
             None,
             false,
         )?;
@@ -295,7 +307,7 @@ impl CausalLm {
                 for (conv, skip) in u.up.iter().zip(skips.iter()).rev() {
                     x = conv.forward(&x) + skip;
                 }
-                h += x;
+                h = h.f_add(&x)?; // out of place: `ln_in` saved `h` for backward
             }
         }
         Ok(self.ln_f.forward(&h).matmul(&self.wte.ws.tr()))

@@ -89,3 +89,35 @@ fn impossible_configs_and_inputs_are_errors() {
     let lm = CausalLm::new(&vs.root(), &small(false)).unwrap();
     assert!(lm.forward(&Tensor::zeros([1, 17], (Kind::Int64, Device::Cpu))).is_err(), "past ctx");
 }
+
+#[test]
+fn text_diffusion_keeps_known_tokens_and_counts() {
+    use unet_text::models::text_diffusion::{TextDiffusion, TextDiffusionConfig};
+    let vs = nn::VarStore::new(Device::Cpu);
+    TextDiffusion::new(&vs.root(), &TextDiffusionConfig::base()).unwrap();
+    let full = parameter_count(&vs);
+    println!("text-diffusion base: {full} parameters");
+    tch::manual_seed(0);
+    let cfg = TextDiffusionConfig {
+        vocab: 30,
+        seq_len: 16,
+        emb_dim: 8,
+        unet_channels: vec![16, 32],
+        unet_heads: 2,
+        cond_width: 16,
+        cond_layers: 1,
+        cond_heads: 2,
+        diffusion_steps: 100,
+    };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = TextDiffusion::new(&vs.root(), &cfg).unwrap();
+    let x = Tensor::randint(30, [3, 16], (Kind::Int64, Device::Cpu));
+    let mask = Tensor::zeros([3, 16], (Kind::Bool, Device::Cpu));
+    let _ = mask.narrow(1, 5, 4).fill_(1);
+    let (mse, ce) = m.loss(&x, &mask).unwrap();
+    assert!(mse.double_value(&[]).is_finite() && ce.double_value(&[]) > 0.0);
+    let y = m.sample(&x, &mask, 5).unwrap();
+    let keep = mask.logical_not();
+    assert!(y.masked_select(&keep).equal(&x.masked_select(&keep)), "known tokens unchanged");
+    assert!(y.max().int64_value(&[]) < 30);
+}

@@ -2,7 +2,7 @@
 //! the whole measurement, report, plots, checkpoints; and generation from the checkpoint.
 
 use unet_text::autoregressive::TokenSampling;
-use unet_text::models::uet;
+use unet_text::models::{text_diffusion, uet};
 
 #[test]
 fn uet_reproduction_smoke() {
@@ -61,4 +61,33 @@ fn uet_reproduction_smoke() {
     assert_eq!(g1.tokens, g2.tokens, "seeded generation repeats");
     assert_eq!(g1.tokens.len(), tok.encode_ids("In the").unwrap().len() + 40, "beyond ctx 32");
     assert!(lm.generate(&[], 3, &s, 0).is_err());
+
+    // text-diffusion on the same split, tokenizer and scoring transformer.
+    let td = dir.path().join("text-diffusion");
+    let o = text_diffusion::RunOptions {
+        out: td.clone(),
+        lm_dir: dir.path().to_path_buf(),
+        seq_len: 16,
+        emb_dim: 8,
+        unet_channels: vec![16, 32],
+        cond_width: 16,
+        cond_layers: 1,
+        batch: 4,
+        steps: 3,
+        span: 4,
+        eval_sequences: 6,
+        sample_steps: 4,
+        progress: false,
+        ..Default::default()
+    };
+    let r = text_diffusion::run(&o).unwrap();
+    let (a, ar, am) = r.infill_accuracy;
+    assert!([a, ar, am].iter().all(|x| (0.0..=1.0).contains(x)));
+    let (pr, ps, pu) = r.perplexity;
+    assert!(pr.is_finite() && ps.is_finite() && pu.is_finite());
+    assert_eq!(r.examples.len(), 6);
+    assert!(r.full_params > 50_000_000, "{}", r.full_params);
+    let report = std::fs::read_to_string(td.join("report.md")).unwrap();
+    assert!(report.contains("infilling token accuracy") && report.contains("unigram"));
+    assert!(td.join("loss.png").exists() && td.join("text-diffusion.safetensors").exists());
 }

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use tch::{nn, Device};
 use unet_text::autoregressive::TokenSampling;
 use unet_text::lm::{CausalLm, LmConfig};
-use unet_text::models::uet;
+use unet_text::models::{text_diffusion, uet};
 use unet_text::{TextError, TextResult, TextTokenizer};
 
 #[derive(Parser)]
@@ -96,7 +96,7 @@ enum Cmd {
     },
 }
 
-const MODELS: [&str; 1] = ["uet"];
+const MODELS: [&str; 2] = ["uet", "text-diffusion"];
 
 fn params(model: &str) -> Result<(), String> {
     let count = |cfg: &LmConfig| -> Result<i64, String> {
@@ -111,6 +111,16 @@ fn params(model: &str) -> Result<(), String> {
             println!(
                 "uet params {u} (GPT-2 small geometry as a UET; the GPT-2 small baseline: {g})"
             );
+            Ok(())
+        }
+        "text-diffusion" => {
+            let vs = nn::VarStore::new(Device::Cpu);
+            text_diffusion::TextDiffusion::new(
+                &vs.root(),
+                &text_diffusion::TextDiffusionConfig::base(),
+            )
+            .map_err(|e| e.to_string())?;
+            println!("text-diffusion params {}", unet_text::parameter_count(&vs));
             Ok(())
         }
         m => Err(format!("unknown text model `{m}`; available: {}", MODELS.join(", "))),
@@ -155,27 +165,55 @@ fn main() -> ExitCode {
         Cmd::Reproduce { model, out, data_cache, steps, batch_size, lr, device, seed, quiet } => {
             (|| {
                 let device = unet_text::parse_device(&device).map_err(|e| e.to_string())?;
-                if model != "uet" {
-                    return Err(format!(
-                        "unknown text model `{model}`; available: {}",
-                        MODELS.join(", ")
-                    ));
-                }
-                let mut o = uet::RunOptions {
-                    device,
-                    progress: !quiet,
-                    probe_exe: std::env::current_exe().ok(),
-                    ..Default::default()
+                let out = out.unwrap_or_else(|| PathBuf::from("target/reproduce").join(&model));
+                let uet_opts = |out: PathBuf| {
+                    let mut o = uet::RunOptions {
+                        device,
+                        progress: !quiet,
+                        probe_exe: std::env::current_exe().ok(),
+                        out,
+                        ..Default::default()
+                    };
+                    if let Some(d) = &data_cache {
+                        o.data_dir = Some(d.join("text"));
+                    }
+                    o
                 };
-                o.out = out.unwrap_or_else(|| PathBuf::from("target/reproduce/uet"));
-                if let Some(d) = data_cache {
-                    o.data_dir = Some(d.join("text"));
+                match model.as_str() {
+                    "uet" => {
+                        let mut o = uet_opts(out);
+                        o.steps = steps.unwrap_or(o.steps);
+                        o.batch = batch_size.unwrap_or(o.batch);
+                        o.lr = lr.unwrap_or(o.lr);
+                        o.seed = seed.unwrap_or(o.seed);
+                        uet::run(&o).map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    "text-diffusion" => {
+                        // Scored by the transformer of `reproduce uet`, with its tokenizer and
+                        // split: run it first when its folder is missing.
+                        let lm_dir = out.with_file_name("uet");
+                        if !lm_dir.join("transformer.safetensors").exists() {
+                            eprintln!(
+                                "text-diffusion: no {}; running `reproduce uet` first",
+                                lm_dir.display()
+                            );
+                            uet::run(&uet_opts(lm_dir.clone())).map_err(|e| e.to_string())?;
+                        }
+                        let mut o = text_diffusion::RunOptions {
+                            out,
+                            lm_dir,
+                            device,
+                            progress: !quiet,
+                            ..Default::default()
+                        };
+                        o.steps = steps.unwrap_or(o.steps);
+                        o.batch = batch_size.unwrap_or(o.batch);
+                        o.lr = lr.unwrap_or(o.lr);
+                        o.seed = seed.unwrap_or(o.seed);
+                        text_diffusion::run(&o).map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    m => Err(format!("unknown text model `{m}`; available: {}", MODELS.join(", "))),
                 }
-                o.steps = steps.unwrap_or(o.steps);
-                o.batch = batch_size.unwrap_or(o.batch);
-                o.lr = lr.unwrap_or(o.lr);
-                o.seed = seed.unwrap_or(o.seed);
-                uet::run(&o).map(|_| ()).map_err(|e| e.to_string())
             })()
         }
         Cmd::MemProbe { config, batch } => (|| {
