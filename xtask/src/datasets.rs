@@ -178,6 +178,17 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
     }
 }
 
+/// Fetches `name` unless the cache already holds its files with the recipe's checksums.
+pub fn ensure(name: &str) -> Result<()> {
+    let r = load(name)?;
+    let dst = cache_dir()?.join("datasets").join(&r.name);
+    if check(&dst, &r.files).is_ok() {
+        step(&format!("{name}: cached in {}", dst.display()));
+        return Ok(());
+    }
+    fetch(name)
+}
+
 fn fetch(name: &str) -> Result<()> {
     let r = load(name)?;
     let src = source_dir(&r)?;

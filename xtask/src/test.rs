@@ -4,9 +4,17 @@ use anyhow::{Context, Result};
 
 use crate::util::{cargo, run_cmd, step};
 
-/// fmt check, clippy with `-D warnings`, then `cargo test --workspace` (plus `args`).
+/// Data sets some tests read from the cache (fetched once, then only checked): the MiniLM
+/// text encoder, the KJV/fortunes corpora, GPT-2's BPE files.
+pub const TEST_DATA: [&str; 3] = ["minilm", "text", "gpt2-bpe"];
+
+/// fmt check, clippy with `-D warnings`, then `cargo test --workspace` (plus `args`), after
+/// making sure the cached data sets of [`TEST_DATA`] are there.
 pub fn run(args: &[String]) -> Result<()> {
     let env = crate::setup::run()?;
+    for name in TEST_DATA {
+        crate::datasets::ensure(name)?;
+    }
     step("cargo fmt --all -- --check");
     run_cmd(cargo(&env).args(["fmt", "--all", "--", "--check"]))
         .context("formatting differs; run `cargo fmt --all`")?;

