@@ -127,8 +127,11 @@ pub fn enhance_file(
     // filter transients, which then fall outside the kept centre.
     let model_chunk = (chunk as u64 * model_rate as u64).div_ceil(rate as u64) as i64;
     let model_ctx = (model.input_len(model_chunk) - model_chunk + 1) / 2;
+    // Each resampling direction's filter reaches about 10 samples at the lower rate, so the
+    // round trip needs about 20 · rate / model_rate file samples beyond the kept centre.
     let context = if to_model.is_some() {
-        (model_ctx as u64 * rate as u64).div_ceil(model_rate as u64) as usize + 64
+        let margin = 20 * (rate as usize).div_ceil(model_rate as usize) + 4;
+        (model_ctx as u64 * rate as u64).div_ceil(model_rate as u64) as usize + margin.max(64)
     } else {
         model_ctx as usize
     };

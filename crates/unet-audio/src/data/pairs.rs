@@ -62,10 +62,13 @@ impl Noise {
             Noise::Brown => NoiseKind::Brown,
             Noise::Music => NoiseKind::Music,
             Noise::Babble => {
+                if voices.is_empty() {
+                    return Err(AudioError::Invalid("babble needs at least one voice".into()));
+                }
                 let k = 3 + rng.below(4) as usize;
                 let mut picked = Vec::with_capacity(k);
-                for _ in 0..k.min(voices.len().max(1)) {
-                    picked.push(voices[rng.below(voices.len().max(1) as u64) as usize]);
+                for _ in 0..k.min(voices.len()) {
+                    picked.push(voices[rng.below(voices.len() as u64) as usize]);
                 }
                 return babble(&picked, n, rng);
             }
@@ -109,12 +112,14 @@ impl PairSampler {
         noises: &[Noise],
         seed: u64,
     ) -> Result<Self> {
+        let mut voices = voices;
+        voices.retain(|v| !v.is_empty());
         if clean.iter().all(|c| c.is_empty()) || noises.is_empty() {
             return Err(AudioError::Invalid(
                 "PairSampler: need at least one non-empty utterance and one noise type".into(),
             ));
         }
-        if noises.contains(&Noise::Babble) && voices.iter().all(|v| v.is_empty()) {
+        if noises.contains(&Noise::Babble) && voices.is_empty() {
             return Err(AudioError::Invalid("PairSampler: babble needs voices".into()));
         }
         if !(snr_db.0 <= snr_db.1 && snr_db.0.is_finite() && snr_db.1.is_finite()) {
@@ -203,6 +208,8 @@ pub fn eval_set(
     seed: u64,
 ) -> Result<Vec<EvalItem>> {
     let mut rng = Rng::new(seed);
+    let voices: Vec<&[f32]> = voices.iter().copied().filter(|v| !v.is_empty()).collect();
+    let voices = voices.as_slice();
     let mut out = Vec::new();
     for (name, x) in clean {
         for &noise in noises {

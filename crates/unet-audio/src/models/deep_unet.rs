@@ -198,6 +198,11 @@ pub struct RunResult {
 
 /// Trains the separator, scores it and writes the report.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
+    if opts.eval_snrs.is_empty() || opts.steps == 0 || opts.batch == 0 {
+        return Err(AudioError::Invalid(
+            "deep-unet: need evaluation SNRs, steps and a batch".into(),
+        ));
+    }
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| AudioError::io(out, e))?;
     let data = SpeechData::load(opts.data_cache.as_deref(), opts.rate)?;
@@ -347,8 +352,9 @@ whole recordings are separated chunk by chunk with real context. Data: {source}.
 
 {tables}
 deep-unet improves SI-SDR by **{d_si:+.2} dB** over the mixture; the oracle ideal ratio mask
-of the same STFT (|S| / (|S| + |N|), computed from the true sources) reaches {d_or:+.2} dB,
-the ceiling of any mask of this STFT.
+of the same STFT (|S| / (|S| + |N|), computed from the true sources) reaches {d_or:+.2} dB, a
+reference for what a good mask of this STFT achieves (not a strict upper bound: the clipped
+phase-sensitive mask does better).
 
 Training: {t:.0} s on {device:?}.
 

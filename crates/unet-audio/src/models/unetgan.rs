@@ -139,6 +139,9 @@ fn finite(v: f64, what: &str) -> Result<f64> {
 /// Trains the L1-only generator and UNetGAN, scores both on real speech at very low SNR and
 /// writes the report.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
+    if opts.eval_snrs.is_empty() || opts.steps == 0 || opts.batch == 0 {
+        return Err(AudioError::Invalid("unetgan: need evaluation SNRs, steps and a batch".into()));
+    }
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| AudioError::io(out, e))?;
     let data = SpeechData::load(opts.data_cache.as_deref(), opts.rate)?;

@@ -150,6 +150,11 @@ pub struct RunResult {
 
 /// Trains the model(s) of `variant`, scores them on real speech and writes the report.
 pub fn run(variant: Variant, opts: &RunOptions) -> Result<RunResult> {
+    if opts.eval_snrs.is_empty() || opts.steps == 0 || opts.batch == 0 {
+        return Err(AudioError::Invalid(
+            "wave-unet: need evaluation SNRs, steps and a batch".into(),
+        ));
+    }
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| AudioError::io(out, e))?;
     let data = SpeechData::load(opts.data_cache.as_deref(), opts.rate)?;

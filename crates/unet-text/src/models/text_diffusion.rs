@@ -310,6 +310,8 @@ pub struct RunResult {
     pub examples: Vec<(String, String, String)>,
     /// Example unconditional samples.
     pub samples: Vec<String>,
+    /// Held-out windows evaluated.
+    pub eval_sequences: usize,
 }
 
 /// Perplexity of `seqs` `[N, L]` under `lm` (next-token, positions 1..L).
@@ -347,6 +349,18 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
     checkpoint::assign_strict(&mut lm_vs, &ck.tensors, &lm_ck, false)?;
 
     let l = opts.seq_len as usize;
+    if opts.span <= 0 || opts.span > opts.seq_len || opts.steps == 0 || opts.batch < 2 {
+        return Err(TextError::InvalidInput(format!(
+            "text-diffusion: need 0 < span {} ≤ seq_len {}, steps {} > 0, batch {} ≥ 2",
+            opts.span, opts.seq_len, opts.steps, opts.batch
+        )));
+    }
+    if train.len() <= l || valid.len() < l {
+        return Err(TextError::EmptyCorpus {
+            path: opts.lm_dir.clone(),
+            reason: format!("{} / {} tokens for sequences of {l}", train.len(), valid.len()),
+        });
+    }
     let vocab = train.vocab() as i64;
     let cfg = TextDiffusionConfig {
         vocab,
@@ -418,8 +432,8 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
 
     // Held-out sequences (non-overlapping windows of the validation split).
     let mut r = Rng::new(opts.seed + 1);
-    let n = opts.eval_sequences.min((valid.len() - 1) / l).max(1);
-    let starts: Vec<usize> = (0..n).map(|i| i * ((valid.len() - l) / n)).collect();
+    let n = opts.eval_sequences.min(valid.len() / l).max(1);
+    let starts: Vec<usize> = (0..n).map(|i| i * (valid.len() / n)).collect();
     let real = valid.windows(&starts, l)?;
     let span_mask = make_mask(&mut r, n, opts.span, n).to_device(device);
     let infilled = model
@@ -498,6 +512,7 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
         losses,
         examples,
         samples: sample_texts,
+        eval_sequences: n,
     };
     write_report(opts, &cfg, &lm_cfg, &result)?;
     Ok(result)
@@ -615,7 +630,7 @@ Unconditional samples:
         batch = opts.batch,
         lr = opts.lr,
         secs = r.train_seconds,
-        n = opts.eval_sequences,
+        n = r.eval_sequences,
         lmj = serde_json::to_string(lm).unwrap_or_default(),
         div = 100.0 * r.sample_diversity,
     );

@@ -247,6 +247,12 @@ fn tokenise(tok: &TextTokenizer, docs: &[crate::corpus::Document]) -> TextResult
 
 /// Trains both models, measures them and writes the report.
 pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
+    if opts.eval_every == 0 || opts.steps == 0 || opts.batch == 0 || opts.ctx <= 0 {
+        return Err(TextError::InvalidInput(format!(
+            "uet: steps {}, batch {}, ctx {}, eval_every {} must all be positive",
+            opts.steps, opts.batch, opts.ctx, opts.eval_every
+        )));
+    }
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|source| TextError::Io { path: out.clone(), source })?;
     let corpus = Corpus::load(opts.data_dir.as_deref(), CorpusKind::Kjv)?;
@@ -369,8 +375,17 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
     }
     // Equal wall time: each model's last probe at or before the shorter training time.
     let t = runs.iter().map(|r| r.train_seconds).fold(f64::INFINITY, f64::min);
-    let at = |r: &LmRun| {
-        r.curve.iter().filter(|c| c.1 <= t + 1e-9).map(|c| c.2).next_back().unwrap_or(f64::NAN)
+    // Each curve linearly interpolated in time at `t` (the faster model ends exactly there).
+    let at = |r: &LmRun| -> f64 {
+        let c = &r.curve;
+        match c.iter().position(|p| p.1 > t + 1e-9) {
+            None => c.last().map(|p| p.2).unwrap_or(f64::NAN),
+            Some(0) => c[0].2,
+            Some(j) => {
+                let (a, b) = (c[j - 1], c[j]);
+                a.2 + (b.2 - a.2) * (t - a.1) / (b.1 - a.1).max(1e-9)
+            }
+        }
     };
     let equal_time = (t, at(&runs[0]), at(&runs[1]));
     let result =
@@ -502,7 +517,7 @@ After equal steps, on the whole validation split:
 
 {table}
 At equal wall time ({t:.0} s of training, the shorter run; validation loss on {pw} fixed
-windows): transformer {lb:.3} nats/token (perplexity {pb:.2}), UET {lu:.3} (perplexity {pu:.2}).
+windows, each curve interpolated linearly in time): transformer {lb:.3} nats/token (perplexity {pb:.2}), UET {lu:.3} (perplexity {pu:.2}).
 
 Peak memory: {mem_how}. Generation recomputes the last {ctx} tokens per new token (no KV
 cache; see `docs/models/uet.md`). Timings on {device:?}, {threads} threads; the two cores may
