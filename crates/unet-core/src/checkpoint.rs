@@ -211,3 +211,20 @@ pub fn assign_strict(
 pub fn parameter_count(vs: &VarStore) -> i64 {
     vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
 }
+
+/// The unet-rs cache folder that `cargo xtask datasets fetch` fills: `$UNET_RS_CACHE`, else
+/// `$XDG_CACHE_HOME/unet-rs`, else `~/.cache/unet-rs`; `None` when none of them is set.
+pub fn cache_root() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("UNET_RS_CACHE") {
+        Some(PathBuf::from(p))
+    } else if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
+        Some(PathBuf::from(p).join("unet-rs"))
+    } else {
+        Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache").join("unet-rs"))
+    }
+}
+
+/// `<cache_root>/datasets/<name>`, where `cargo xtask datasets fetch <name>` writes.
+pub fn dataset_dir(name: &str) -> Option<PathBuf> {
+    Some(cache_root()?.join("datasets").join(name))
+}

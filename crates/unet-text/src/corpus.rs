@@ -134,14 +134,7 @@ pub fn split(docs: Vec<Document>) -> (Vec<Document>, Vec<Document>, Vec<Document
 
 /// `<cache>/datasets/text`, the folder `cargo xtask datasets fetch text` fills.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = if let Some(p) = std::env::var_os("UNET_RS_CACHE") {
-        PathBuf::from(p)
-    } else if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
-        PathBuf::from(p).join("unet-rs")
-    } else {
-        PathBuf::from(std::env::var_os("HOME")?).join(".cache").join("unet-rs")
-    };
-    Some(base.join("datasets").join("text"))
+    unet_core::checkpoint::dataset_dir("text")
 }
 
 impl Corpus {

@@ -166,15 +166,7 @@ impl MiniLmConfig {
 /// `$XDG_CACHE_HOME/unet-rs/datasets/minilm`, else `~/.cache/unet-rs/datasets/minilm` (the same
 /// rule as `cargo xtask datasets fetch minilm`).
 pub fn default_dir() -> TextResult<PathBuf> {
-    let cache = if let Some(p) = std::env::var_os("UNET_RS_CACHE") {
-        PathBuf::from(p)
-    } else if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
-        PathBuf::from(p).join("unet-rs")
-    } else {
-        let home = std::env::var_os("HOME").ok_or(TextError::NoCacheDir)?;
-        PathBuf::from(home).join(".cache").join("unet-rs")
-    };
-    Ok(cache.join("datasets").join("minilm"))
+    unet_core::checkpoint::dataset_dir("minilm").ok_or(TextError::NoCacheDir)
 }
 
 /// `embeddings.*` of `BertModel`.

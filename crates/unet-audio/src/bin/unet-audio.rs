@@ -128,6 +128,21 @@ fn main() -> ExitCode {
             };
             let out = out.unwrap_or_else(|| PathBuf::from("target/reproduce").join(&model));
             let cache = data_cache.map(|d| d.join("speech"));
+            // The command-line overrides every reproduction's options share.
+            macro_rules! overrides {
+                ($o:ident) => {{
+                    if cache.is_some() {
+                        $o.data_cache = cache.clone();
+                    }
+                    $o.steps = steps.unwrap_or($o.steps);
+                    $o.batch = batch_size.unwrap_or($o.batch);
+                    $o.lr = lr.unwrap_or($o.lr);
+                    $o.seed = seed.unwrap_or($o.seed);
+                    $o.device = device;
+                    $o.progress = !quiet;
+                    $o.out = out;
+                }};
+            }
             match model.as_str() {
                 "wave-unet" | "attn-wave-unet" => {
                     let variant = if model == "wave-unet" {
@@ -136,44 +151,17 @@ fn main() -> ExitCode {
                         wave_unet::Variant::Attention
                     };
                     let mut o = wave_unet::RunOptions::new(variant);
-                    o.out = out;
-                    if cache.is_some() {
-                        o.data_cache = cache;
-                    }
-                    o.steps = steps.unwrap_or(o.steps);
-                    o.batch = batch_size.unwrap_or(o.batch);
-                    o.lr = lr.unwrap_or(o.lr);
-                    o.seed = seed.unwrap_or(o.seed);
-                    o.device = device;
-                    o.progress = !quiet;
+                    overrides!(o);
                     wave_unet::run(variant, &o).map(|_| ()).map_err(|e| e.to_string())
                 }
                 "deep-unet" => {
-                    let mut o = deep_unet::RunOptions {
-                        out,
-                        device,
-                        progress: !quiet,
-                        ..Default::default()
-                    };
-                    if cache.is_some() {
-                        o.data_cache = cache;
-                    }
-                    o.steps = steps.unwrap_or(o.steps);
-                    o.batch = batch_size.unwrap_or(o.batch);
-                    o.lr = lr.unwrap_or(o.lr);
-                    o.seed = seed.unwrap_or(o.seed);
+                    let mut o = deep_unet::RunOptions::default();
+                    overrides!(o);
                     deep_unet::run(&o).map(|_| ()).map_err(|e| e.to_string())
                 }
                 "unetgan" => {
-                    let mut o =
-                        unetgan::RunOptions { out, device, progress: !quiet, ..Default::default() };
-                    if cache.is_some() {
-                        o.data_cache = cache;
-                    }
-                    o.steps = steps.unwrap_or(o.steps);
-                    o.batch = batch_size.unwrap_or(o.batch);
-                    o.lr = lr.unwrap_or(o.lr);
-                    o.seed = seed.unwrap_or(o.seed);
+                    let mut o = unetgan::RunOptions::default();
+                    overrides!(o);
                     unetgan::run(&o).map(|_| ()).map_err(|e| e.to_string())
                 }
                 m => Err(format!("unknown audio model `{m}`; available: {}", MODELS.join(", "))),

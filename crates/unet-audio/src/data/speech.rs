@@ -59,14 +59,7 @@ pub struct SpeechSet {
 /// `<cache>/datasets/speech`, the folder `cargo xtask datasets fetch speech` fills
 /// (`$UNET_RS_CACHE`, else `$XDG_CACHE_HOME/unet-rs`, else `~/.cache/unet-rs`).
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = if let Some(p) = std::env::var_os("UNET_RS_CACHE") {
-        PathBuf::from(p)
-    } else if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
-        PathBuf::from(p).join("unet-rs")
-    } else {
-        PathBuf::from(std::env::var_os("HOME")?).join(".cache").join("unet-rs")
-    };
-    Some(base.join("datasets").join("speech"))
+    unet_core::checkpoint::dataset_dir("speech")
 }
 
 fn describe(rel: &str, audio: Audio) -> Utterance {
