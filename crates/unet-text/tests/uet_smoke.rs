@@ -55,6 +55,14 @@ fn uet_reproduction_smoke() {
     let lm = unet_text::lm::CausalLm::new(&vs.root(), &cfg).unwrap();
     unet_text::checkpoint::assign_strict(&mut vs, &ck.tensors, std::path::Path::new("uet"), false)
         .unwrap();
+    // The trained UET is still strictly causal on real tokens.
+    let valid = unet_text::tokens::TokenFile::open(dir.path().join("valid.tokens")).unwrap();
+    let a = valid.windows(&[0], 32).unwrap();
+    let la = lm.forward(&a).unwrap();
+    let b = a.copy();
+    let _ = b.narrow(1, 20, 12).fill_(5);
+    let lb = lm.forward(&b).unwrap();
+    assert_eq!((la.narrow(1, 0, 20) - lb.narrow(1, 0, 20)).abs().max().double_value(&[]), 0.0);
     let s = TokenSampling { temperature: 0.8, top_k: Some(10), top_p: Some(0.9) };
     let g1 = lm.generate(&tok.encode_ids("In the").unwrap(), 40, &s, 3).unwrap();
     let g2 = lm.generate(&tok.encode_ids("In the").unwrap(), 40, &s, 3).unwrap();

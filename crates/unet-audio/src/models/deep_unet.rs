@@ -169,7 +169,7 @@ impl Default for RunOptions {
             out: PathBuf::from("target/reproduce/deep-unet"),
             data_cache: crate::data::speech::default_cache_dir(),
             rate: 8000,
-            steps: 800,
+            steps: 2000,
             batch: 16,
             lr: 1e-3,
             train_snr: (-5.0, 5.0),

@@ -75,7 +75,7 @@ impl Default for RunOptions {
             out: PathBuf::from("target/reproduce/unetgan"),
             data_cache: crate::data::speech::default_cache_dir(),
             rate: 8000,
-            steps: 500,
+            steps: 2000,
             batch: 8,
             out_len: 4096,
             levels: 7,

@@ -5,8 +5,9 @@
 //! * Tokens → embeddings (learned, each row normalised to norm √e so they cannot collapse);
 //!   Gaussian diffusion on the embedding sequence `[B, e, L]` (cosine schedule, 1000 steps).
 //! * Denoiser: a diffusers-style `UNet2DConditionModel` at rank 1 (cross-attention blocks),
-//!   predicting x₀. Conditioning encoder: a bidirectional transformer over the sequence with
-//!   the tokens to generate replaced by `[MASK]`; the U-Net attends to its states.
+//!   predicting x₀ from `[x_t, known embeddings, keep mask]` (the inpainting U-Net input).
+//!   Conditioning encoder: a bidirectional transformer over the sequence with the tokens to
+//!   generate replaced by `[MASK]`; the U-Net attends to its states.
 //! * Loss: ‖x̂₀ − x₀‖² plus the rounding cross-entropy of `x̂₀ · Eᵀ` against the tokens.
 //! * Sampling: DDIM (η = 0) with Diffusion-LM's clamping (x̂₀ snapped to the nearest
 //!   embedding) and the known tokens' embeddings written back at every step; tokens are the
@@ -79,7 +80,9 @@ impl TextDiffusionConfig {
         }
     }
 
-    /// The U-Net's diffusers configuration (rank 1).
+    /// The U-Net's diffusers configuration (rank 1). Its input is `[x_t, known, keep]`: the
+    /// noisy embeddings, the known tokens' embeddings (zero where masked) and the keep mask,
+    /// as inpainting U-Nets concatenate the masked image and the mask.
     pub fn unet(&self) -> TextResult<DiffusersConfig> {
         let n = self.unet_channels.len();
         Ok(DiffusersConfig::from_json(&json!({
@@ -91,7 +94,7 @@ impl TextDiffusionConfig {
             "down_block_types": vec!["CrossAttnDownBlock2D"; n],
             "up_block_types": vec!["CrossAttnUpBlock2D"; n],
             "downsample_padding": 1, "flip_sin_to_cos": true, "freq_shift": 0,
-            "in_channels": self.emb_dim, "out_channels": self.emb_dim,
+            "in_channels": 2 * self.emb_dim + 1, "out_channels": self.emb_dim,
             "layers_per_block": 1, "norm_eps": 1e-05, "norm_num_groups": 8,
             "sample_size": self.seq_len
         }))?)
@@ -190,7 +193,9 @@ impl TextDiffusion {
         let noise = x0.randn_like();
         let xt = self.schedule.q_sample(&x0, &t, &noise);
         let ctx = self.condition(tokens, mask)?;
-        let x0_hat = self.unet.forward(&xt, &t, Some(&ctx), None)?;
+        let keep = mask.logical_not().unsqueeze(1).to_kind(Kind::Float);
+        let input = Tensor::f_cat(&[&xt, &(&x0 * &keep), &keep], 1)?;
+        let x0_hat = self.unet.forward(&input, &t, Some(&ctx), None)?;
         let mse = (&x0_hat - &x0).square().mean(Kind::Float);
         let v = self.cfg.vocab;
         let ce = self
@@ -215,7 +220,8 @@ impl TextDiffusion {
         let n = tokens.size()[0];
         for (i, &t) in ts.iter().enumerate() {
             let tt = Tensor::full([n], t, (Kind::Int64, tokens.device()));
-            let pred = self.unet.forward(&x, &tt, Some(&ctx), None)?;
+            let input = Tensor::f_cat(&[&x, &(&known * &keep), &keep], 1)?;
+            let pred = self.unet.forward(&input, &tt, Some(&ctx), None)?;
             // Clamping: snap x̂₀ to the nearest embedding; keep the known tokens.
             let nearest = self.round_logits(&table, &pred).argmax(-1, false);
             x0 = &keep * &known + (1.0 - &keep) * self.embed(&table, &nearest);
@@ -277,7 +283,7 @@ impl Default for RunOptions {
             cond_width: 128,
             cond_layers: 2,
             batch: 32,
-            steps: 1500,
+            steps: 4000,
             lr: 1e-3,
             span: 8,
             eval_sequences: 128,
