@@ -10,8 +10,8 @@ use crate::error::{AudioError, Result};
 /// `[rows, cols]` f32 array → f32 CPU tensor of the same shape.
 pub fn array2_to_tensor(a: &Array2<f32>) -> Tensor {
     let (r, c) = a.dim();
-    let std = a.as_standard_layout();
-    Tensor::from_slice(std.as_slice().expect("standard layout")).view([r as i64, c as i64])
+    let flat: Vec<f32> = a.iter().copied().collect(); // row-major, whatever the layout
+    Tensor::from_slice(&flat).view([r as i64, c as i64])
 }
 
 /// A 1-D f32 slice → tensor `[n]`.

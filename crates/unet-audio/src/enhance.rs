@@ -13,6 +13,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 use tch::{Device, Tensor};
 use unet_core::arch::{WaveUNet, WaveUNetConfig};
+use unet_core::layers::resample::center_crop;
 
 use crate::chunk::{process_file_with_context, ProcessStats};
 use crate::error::{AudioError, Result};
@@ -27,22 +28,13 @@ pub trait Enhancer {
     fn forward_t(&self, x: &Tensor, n: i64, train: bool) -> Result<Tensor>;
 }
 
-/// Crops the centre `n` samples of the last axis.
-pub fn crop_center(x: &Tensor, n: i64) -> Result<Tensor> {
-    let len = *x.size().last().unwrap_or(&0);
-    if len < n {
-        return Err(AudioError::Invalid(format!("cannot crop {n} samples out of {len}")));
-    }
-    Ok(x.f_narrow(-1, (len - n) / 2, n)?)
-}
-
 impl Enhancer for WaveUNet {
     fn input_len(&self, n: i64) -> i64 {
         wave_input_len(self.config(), n)
     }
 
     fn forward_t(&self, x: &Tensor, n: i64, train: bool) -> Result<Tensor> {
-        crop_center(&WaveUNet::forward_t(self, x, train)?, n)
+        Ok(center_crop(&WaveUNet::forward_t(self, x, train)?, &[n])?)
     }
 }
 

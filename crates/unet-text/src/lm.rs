@@ -275,13 +275,47 @@ impl CausalLm {
         &self.cfg
     }
 
-    /// Logits `[B, T, vocab]` for token ids `[B, T]` (`T ≤ ctx`).
+    /// A model written by `reproduce uet` (`config` JSON in the checkpoint metadata), loaded
+    /// strictly on `device`; returns its variables, the model and the whole metadata (which
+    /// also holds the `tokenizer`). Errors name the file.
+    pub fn load(
+        path: &std::path::Path,
+        device: tch::Device,
+    ) -> TextResult<(nn::VarStore, Self, std::collections::HashMap<String, String>)> {
+        let ck = unet_core::checkpoint::read(path)?;
+        let cfg_json = ck.metadata.get("config").ok_or_else(|| TextError::InvalidModelConfig {
+            path: path.into(),
+            field: "metadata",
+            value: "config".into(),
+            reason: "missing (not written by `reproduce uet`?)".into(),
+        })?;
+        let cfg: LmConfig =
+            serde_json::from_str(cfg_json).map_err(|e| TextError::InvalidModelConfig {
+                path: path.into(),
+                field: "config",
+                value: cfg_json.chars().take(80).collect(),
+                reason: e.to_string(),
+            })?;
+        let mut vs = nn::VarStore::new(device);
+        let lm = Self::new(&vs.root(), &cfg)?;
+        unet_core::checkpoint::assign_strict(&mut vs, &ck.tensors, path, false)?;
+        Ok((vs, lm, ck.metadata))
+    }
+
+    /// Logits `[B, T, vocab]` for token ids `[B, T]` (`T ≤ ctx`, ids in `0..vocab`).
     pub fn forward(&self, idx: &Tensor) -> TextResult<Tensor> {
         let (_, t) = idx.size2()?;
         if t == 0 || t > self.cfg.ctx {
             return Err(TextError::InvalidInput(format!(
                 "sequence of {t} tokens for a context of {}",
                 self.cfg.ctx
+            )));
+        }
+        let (lo, hi) = (idx.f_min()?.int64_value(&[]), idx.f_max()?.int64_value(&[]));
+        if lo < 0 || hi >= self.cfg.vocab {
+            return Err(TextError::InvalidInput(format!(
+                "token ids {lo}..={hi} outside the vocabulary of {}",
+                self.cfg.vocab
             )));
         }
         let pos = Tensor::arange(t, (Kind::Int64, idx.device()));

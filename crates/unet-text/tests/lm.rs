@@ -88,6 +88,11 @@ fn impossible_configs_and_inputs_are_errors() {
     assert!(CausalLm::new(&vs.root(), &c).is_err(), "heads must divide the width");
     let lm = CausalLm::new(&vs.root(), &small(false)).unwrap();
     assert!(lm.forward(&Tensor::zeros([1, 17], (Kind::Int64, Device::Cpu))).is_err(), "past ctx");
+    let oov = Tensor::from_slice(&[1i64, 50]).unsqueeze(0);
+    assert!(
+        lm.forward(&oov).is_err(),
+        "id 50 is outside a vocabulary of 50: an error, not an abort"
+    );
 }
 
 #[test]

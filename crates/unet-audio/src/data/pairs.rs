@@ -160,7 +160,10 @@ impl PairSampler {
             return Err(AudioError::Invalid("PairSampler: only silent crops found".into()));
         }
         let kind = self.noises[self.rng.below(self.noises.len() as u64) as usize];
-        let voices: Vec<&[f32]> = self.voices.iter().map(|v| v.as_slice()).collect();
+        let voices: Vec<&[f32]> = match kind {
+            Noise::Babble => self.voices.iter().map(|v| v.as_slice()).collect(),
+            _ => Vec::new(),
+        };
         let noise = kind.samples(len, self.rate, &voices, &mut self.rng)?;
         let snr = self.rng.range_f64(self.snr_db.0, self.snr_db.1);
         let mut noisy = mix_at_snr(&crop, &noise, snr)?;

@@ -24,12 +24,14 @@ use unet_core::trainer::{OptimizerKind, Trainer, TrainerConfig};
 use unet_core::{checkpoint, parameter_count};
 
 use super::harness::{
-    enhance_items, mean_quality, quality_tables, score, write_example, ItemScores, SpeechData,
+    enhance_items, listen_markdown, mean_quality, quality_tables, score, write_example, ItemScores,
+    SpeechData,
 };
 use crate::data::pairs::{eval_set, EvalItem, Noise, PairSampler};
-use crate::enhance::{crop_center, Enhancer};
+use crate::enhance::Enhancer;
 use crate::error::{AudioError, Result};
 use crate::stft::{Stft, StftConfig};
+use unet_core::layers::resample::center_crop;
 
 /// The network plus its STFT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +122,7 @@ impl Enhancer for SpectrogramUNet {
         );
         let mask = Tensor::f_cat(&[&mask, &top], 1)?;
         let y = self.stft.inverse(&(spec * mask), len)?.unsqueeze(1);
-        crop_center(&y, n)
+        Ok(center_crop(&y, &[n])?)
     }
 }
 
@@ -310,19 +312,7 @@ fn write_report(
             .map(|s| s.to_string())
             .collect();
     let all = mean_quality(&r.scores, |_| true);
-    let ex = examples
-        .iter()
-        .map(|(stem, files)| {
-            let wavs = files
-                .iter()
-                .filter(|f| f.ends_with(".wav"))
-                .map(|f| format!("[`{f}`]({f})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("**{stem}**: {wavs}\n\n![spectrograms of {stem}]({stem}_spectrograms.png)\n")
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let ex = listen_markdown(examples);
     let text = format!(
         r#"# deep-unet
 

@@ -13,11 +13,12 @@ use unet_core::trainer::{Trainer, TrainerConfig};
 
 use crate::data::pairs::{EvalItem, PairSampler};
 use crate::data::speech::SpeechSet;
-use crate::enhance::{crop_center, Enhancer};
+use crate::enhance::Enhancer;
 use crate::error::{AudioError, Result};
 use crate::metrics::{seg_snr, si_sdr, snr};
 use crate::spectrogram::write_spectrograms;
 use crate::wav::{write_wav, Audio, WavFormat};
+use unet_core::layers::resample::center_crop;
 
 /// Held-out synthesised verses (their voices make the evaluation babble).
 pub const TEST_VERSES: usize = 6;
@@ -125,7 +126,7 @@ pub fn train_regression(
         sampler.reseed(spec.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
         let mut loss = || -> Result<tch::Tensor> {
             let (noisy, clean) = sampler.batch(spec.batch, need as usize)?;
-            let target = crop_center(&clean, spec.out_len)?.to_device(device);
+            let target = center_crop(&clean, &[spec.out_len])?.to_device(device);
             let y = model.forward_t(&noisy.to_device(device), spec.out_len, true)?;
             Ok((y - target).square().mean(Kind::Float))
         };
@@ -298,7 +299,24 @@ pub fn write_example(
     Ok(names)
 }
 
-/// Runs `f` on the enhancement of every item (whole utterances, chunked).
+/// The report's "Listen" entries: for each example, links to its WAVs and its spectrogram PNG.
+pub fn listen_markdown(examples: &[(String, Vec<String>)]) -> String {
+    examples
+        .iter()
+        .map(|(stem, files)| {
+            let wavs = files
+                .iter()
+                .filter(|f| f.ends_with(".wav"))
+                .map(|f| format!("[`{f}`]({f})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("**{stem}**: {wavs}\n\n![spectrograms of {stem}]({stem}_spectrograms.png)\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Enhances every item (whole utterances, chunked with real context).
 pub fn enhance_items(
     model: &dyn Enhancer,
     items: &[EvalItem],

@@ -22,11 +22,13 @@ use unet_core::report::{plot_lines, progress_bar, smooth, thousands, Series};
 use unet_core::{checkpoint, parameter_count, Norm};
 
 use super::harness::{
-    enhance_items, mean_quality, quality_tables, score, write_example, ItemScores, SpeechData,
+    enhance_items, listen_markdown, mean_quality, quality_tables, score, write_example, ItemScores,
+    SpeechData,
 };
 use crate::data::pairs::{eval_set, Noise, PairSampler};
-use crate::enhance::{crop_center, Enhancer};
+use crate::enhance::Enhancer;
 use crate::error::{AudioError, Result};
+use unet_core::layers::resample::center_crop;
 
 /// The full-size discriminator: 1-D PatchGAN on 2 channels (noisy, candidate), 64 filters,
 /// 5 stride-2 layers (our choice; the paper's table was not available).
@@ -188,7 +190,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let t0 = Instant::now();
     for _ in 0..opts.steps {
         let (x, y) = pairs.batch(opts.batch, need as usize)?;
-        let y = crop_center(&y, opts.out_len)?.to_device(device);
+        let y = center_crop(&y, &[opts.out_len])?.to_device(device);
         let g = Enhancer::forward_t(&l1_g, &x.to_device(device), opts.out_len, true)?;
         let loss = (g - &y).abs().mean(Kind::Float);
         opt.backward_step(&loss);
@@ -216,8 +218,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     for _ in 0..opts.steps {
         let (x, y) = pairs.batch(opts.batch, need as usize)?;
         let x = x.to_device(device);
-        let y = crop_center(&y, opts.out_len)?.to_device(device);
-        let xc = crop_center(&x, opts.out_len)?;
+        let y = center_crop(&y, &[opts.out_len])?.to_device(device);
+        let xc = center_crop(&x, &[opts.out_len])?;
         let fake = Enhancer::forward_t(&gen, &x, opts.out_len, true)?;
         let d_real = disc.forward_t(&Tensor::f_cat(&[&xc, &y], 1)?, true)?;
         let d_fake = disc.forward_t(&Tensor::f_cat(&[&xc, &fake.detach()], 1)?, true)?;
@@ -321,19 +323,7 @@ fn write_report(
         .map(|s| s.to_string())
         .collect();
     let all = mean_quality(&r.scores, |_| true);
-    let ex = examples
-        .iter()
-        .map(|(stem, files)| {
-            let wavs = files
-                .iter()
-                .filter(|f| f.ends_with(".wav"))
-                .map(|f| format!("[`{f}`]({f})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("**{stem}**: {wavs}\n\n![spectrograms of {stem}]({stem}_spectrograms.png)\n")
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let ex = listen_markdown(examples);
     let text = format!(
         r#"# unetgan
 

@@ -16,8 +16,8 @@ use unet_core::report::{plot_lines, smooth, thousands, Series};
 use unet_core::{checkpoint, parameter_count};
 
 use super::harness::{
-    enhance_items, mean_quality, quality_tables, score, train_regression, write_example,
-    ItemScores, SpeechData, TrainSpec,
+    enhance_items, listen_markdown, mean_quality, quality_tables, score, train_regression,
+    write_example, ItemScores, SpeechData, TrainSpec,
 };
 use crate::data::pairs::{eval_set, Noise, PairSampler};
 use crate::error::{AudioError, Result};
@@ -297,19 +297,7 @@ fn write_report(
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let ex = examples
-        .iter()
-        .map(|(stem, files)| {
-            let wavs = files
-                .iter()
-                .filter(|f| f.ends_with(".wav"))
-                .map(|f| format!("[`{f}`]({f})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("**{stem}**: {wavs}\n\n![spectrograms of {stem}]({stem}_spectrograms.png)\n")
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let ex = listen_markdown(examples);
     let cfg = small_config(opts, variant == Variant::Attention);
     let text = format!(
         r#"# {name}

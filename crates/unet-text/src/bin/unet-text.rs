@@ -129,26 +129,14 @@ fn params(model: &str) -> Result<(), String> {
 
 /// Loads a reproduction checkpoint (config and tokenizer from its metadata).
 fn load(path: &Path, device: Device) -> TextResult<(nn::VarStore, CausalLm, TextTokenizer)> {
-    let ck = unet_text::checkpoint::read(path)?;
-    let missing = |k: &str| TextError::InvalidModelConfig {
+    let (vs, lm, meta) = CausalLm::load(path, device)?;
+    let tok_json = meta.get("tokenizer").ok_or_else(|| TextError::InvalidModelConfig {
         path: path.into(),
         field: "metadata",
-        value: k.into(),
+        value: "tokenizer".into(),
         reason: "missing (not written by `reproduce uet`?)".into(),
-    };
-    let cfg_json = ck.metadata.get("config").ok_or_else(|| missing("config"))?;
-    let cfg: LmConfig =
-        serde_json::from_str(cfg_json).map_err(|e| TextError::InvalidModelConfig {
-            path: path.into(),
-            field: "config",
-            value: cfg_json.chars().take(80).collect(),
-            reason: e.to_string(),
-        })?;
-    let tok_json = ck.metadata.get("tokenizer").ok_or_else(|| missing("tokenizer"))?;
+    })?;
     let tok = TextTokenizer::from_bytes(tok_json.as_bytes(), path)?;
-    let mut vs = nn::VarStore::new(device);
-    let lm = CausalLm::new(&vs.root(), &cfg)?;
-    unet_text::checkpoint::assign_strict(&mut vs, &ck.tensors, path, false)?;
     Ok((vs, lm, tok))
 }
 

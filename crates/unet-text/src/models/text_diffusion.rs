@@ -340,19 +340,8 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
     let tok = TextTokenizer::from_file(opts.lm_dir.join("tokenizer.json"))?;
     let train = TokenFile::open(opts.lm_dir.join("train.tokens"))?;
     let valid = TokenFile::open(opts.lm_dir.join("valid.tokens"))?;
-    let ck = checkpoint::read(&lm_ck)?;
-    let lm_cfg: LmConfig = serde_json::from_str(
-        ck.metadata.get("config").map(|s| s.as_str()).unwrap_or(""),
-    )
-    .map_err(|e| TextError::InvalidModelConfig {
-        path: lm_ck.clone(),
-        field: "config",
-        value: String::new(),
-        reason: e.to_string(),
-    })?;
-    let mut lm_vs = nn::VarStore::new(opts.device);
-    let lm = CausalLm::new(&lm_vs.root(), &lm_cfg)?;
-    checkpoint::assign_strict(&mut lm_vs, &ck.tensors, &lm_ck, false)?;
+    let (_lm_vs, lm, _) = CausalLm::load(&lm_ck, opts.device)?;
+    let lm_cfg = lm.config().clone();
 
     let l = opts.seq_len as usize;
     if opts.span <= 0 || opts.span > opts.seq_len || opts.steps == 0 || opts.batch < 2 {

@@ -279,6 +279,8 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
         .collect();
     let all: Vec<usize> = (0..valid.len() - ctx - 1).step_by(ctx).collect();
     let (base_cfg, uet_cfg) = opts.configs(vocab as i64);
+    let tokenizer_json = std::fs::read_to_string(out.join("tokenizer.json"))
+        .map_err(|source| TextError::Io { path: out.join("tokenizer.json"), source })?;
     let full_params = {
         let count = |c: &LmConfig| -> TextResult<i64> {
             let vs = nn::VarStore::new(Device::Cpu);
@@ -351,10 +353,7 @@ pub fn run(opts: &RunOptions) -> TextResult<RunResult> {
         let meta = HashMap::from([
             ("model".to_string(), name.to_string()),
             ("config".to_string(), serde_json::to_string(cfg).unwrap_or_default()),
-            (
-                "tokenizer".to_string(),
-                std::fs::read_to_string(out.join("tokenizer.json")).unwrap_or_default(),
-            ),
+            ("tokenizer".to_string(), tokenizer_json.clone()),
         ]);
         checkpoint::save(&vs, out.join(format!("{name}.safetensors")), Some(meta))?;
         runs.push(LmRun {
