@@ -103,8 +103,16 @@ pub const MODELS: &[Model] = &[
     Model { name: "s3d-unet", krate: None, summary: "Chen 2018 S3D-UNet" },
     Model { name: "3dgaunet", krate: None, summary: "Shi 2023 3DGAUnet" },
     Model { name: "voxel-diffusion", krate: None, summary: "3D U-Net voxel diffusion" },
-    Model { name: "motion-diffusion", krate: None, summary: "1D temporal U-Net motion diffusion" },
-    Model { name: "hourglass-unet", krate: None, summary: "Bulat 2020 HourGlass/U-Net hybrid" },
+    Model {
+        name: "motion-diffusion",
+        krate: Some("unet-pose"),
+        summary: "1D temporal U-Net diffusion with classifier-free guidance, DeepMimic clips, motion FD",
+    },
+    Model {
+        name: "hourglass-unet",
+        krate: Some("unet-pose"),
+        summary: "Bulat 2020 HourGlass/U-Net hybrid, soft gates, keypoints of rendered views, PCK",
+    },
 ];
 
 /// Architecture presets that `cargo xtask params` also knows (crate, name).

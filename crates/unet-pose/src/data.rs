@@ -84,8 +84,14 @@ impl MotionSet {
 
     /// The cached full set when all 20 clips are there, the embedded sample otherwise.
     pub fn load_default() -> Result<MotionSet> {
-        if let Some(dir) = cache_dir().filter(|d| d.join("data/motions").is_dir()) {
-            let set = MotionSet::from_dir(&dir)?;
+        MotionSet::load(cache_dir().as_deref())
+    }
+
+    /// The full set from `dir` (a `motions` cache folder) when all 20 clips are there, the
+    /// embedded sample otherwise.
+    pub fn load(dir: Option<&Path>) -> Result<MotionSet> {
+        if let Some(dir) = dir.filter(|d| d.join("data/motions").is_dir()) {
+            let set = MotionSet::from_dir(dir)?;
             if set.clips.len() == FULL_CLIPS {
                 return Ok(set);
             }

@@ -44,6 +44,11 @@ impl PoseError {
         PoseError::Io { path: path.into(), source }
     }
 
+    /// Shorthand for [`PoseError::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        PoseError::Invalid(message.into())
+    }
+
     /// Shorthand for [`PoseError::Format`].
     pub fn format(
         path: impl Into<PathBuf>,
@@ -52,4 +57,9 @@ impl PoseError {
     ) -> Self {
         PoseError::Format { path: path.into(), line, reason: reason.into() }
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (a crash leaves the old file).
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    Ok(unet_core::checkpoint::write_atomic(path, bytes)?)
 }

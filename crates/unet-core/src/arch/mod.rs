@@ -4,6 +4,7 @@
 //! short-cuts). Modality crates wrap them into reproductions (`cargo xtask reproduce resunet`).
 
 pub mod deep_unet;
+pub mod hourglass;
 pub mod multiresunet;
 pub mod pix2pix;
 pub mod pixelcnnpp;
@@ -11,6 +12,7 @@ pub mod resunet;
 pub mod wave_unet;
 
 pub use deep_unet::{DeepUNet, DeepUNetConfig};
+pub use hourglass::{GatedBlock, HourglassConfig, HourglassUNet};
 pub use multiresunet::{MultiResUNet, MultiResUNetConfig};
 pub use pix2pix::{UnetGenerator, UnetGeneratorConfig};
 pub use pixelcnnpp::{PixelCnnPP, PixelCnnPPConfig};

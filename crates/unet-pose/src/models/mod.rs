@@ -1,0 +1,6 @@
+//! The pose reproductions and the networks they train.
+
+pub mod artefacts;
+pub mod classifier;
+pub mod hourglass;
+pub mod motion_diffusion;
