@@ -79,11 +79,12 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Continue a prompt with a trained language model: `--checkpoint F --prompt P
-    /// [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]`.
+    /// [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]`; or generate
+    /// motions: `motion-diffusion --checkpoint DIR --class C [--n N] --out PREFIX`.
     Generate {
         /// Model name, e.g. `uet`.
         model: String,
-        /// Arguments for `unet-text generate`.
+        /// Arguments for `unet-text generate` / `unet-pose generate`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

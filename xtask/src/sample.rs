@@ -37,8 +37,10 @@ pub fn enhance(model: &str, args: &[String]) -> Result<()> {
 /// [--top-k K] [--top-p P] [--seed S]`: runs `unet-text generate`.
 pub fn generate(model: &str, args: &[String]) -> Result<()> {
     let krate = crate::models::find(model)?;
-    if krate != "unet-text" {
-        anyhow::bail!("`{model}` is not a language model (uet)");
+    if krate != "unet-text" && model != "motion-diffusion" {
+        anyhow::bail!(
+            "`{model}` does not generate (language models: uet; motions: motion-diffusion)"
+        );
     }
     let env = crate::setup::run()?;
     step(&format!("building {krate} and generating with `{model}`"));

@@ -2,6 +2,7 @@
 //! of the report written, every metric finite and inside its range.
 
 use tch::Device;
+use unet_pose::models::motion_generate::MotionGenerator;
 use unet_pose::models::{hourglass, motion_diffusion};
 
 #[test]
@@ -49,6 +50,24 @@ fn motion_diffusion_smoke_run_writes_the_report() {
     let bvh = unet_pose::bvh::Bvh::read(&opts.out.join("bvh/walk.bvh")).unwrap();
     assert_eq!(bvh.joints.len(), 13);
     assert_eq!(bvh.frames.len(), opts.len);
+
+    // The model folder generates again; unknown classes and damaged files are typed errors.
+    let model = opts.out.join("model");
+    let g = MotionGenerator::load(&model, Device::Cpu).unwrap();
+    let m = g.sample("walk", 2, 2.0, 3, 1).unwrap();
+    assert_eq!((m.len(), m[0].len()), (2, opts.len));
+    let e = g.sample("fly", 1, 2.0, 3, 1).unwrap_err().to_string();
+    assert!(e.contains("fly") && e.contains("walk"), "{e}");
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(model.join("motion_stats.json"), broken.join("motion_stats.json")).unwrap();
+    let ck = std::fs::read(model.join("checkpoint.safetensors")).unwrap();
+    std::fs::write(broken.join("checkpoint.safetensors"), &ck[..ck.len() / 2]).unwrap();
+    let e = MotionGenerator::load(&broken, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("checkpoint.safetensors"), "{e}");
+    std::fs::write(broken.join("motion_stats.json"), b"{\"base\": 32").unwrap();
+    let e = MotionGenerator::load(&broken, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("motion_stats.json"), "{e}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod multiresunet;
 pub mod pix2pix;
 pub mod pixelcnnpp;
 pub mod resunet;
+pub mod unet3d;
 pub mod wave_unet;
 
 pub use deep_unet::{DeepUNet, DeepUNetConfig};
@@ -17,4 +18,5 @@ pub use multiresunet::{MultiResUNet, MultiResUNetConfig};
 pub use pix2pix::{UnetGenerator, UnetGeneratorConfig};
 pub use pixelcnnpp::{PixelCnnPP, PixelCnnPPConfig};
 pub use resunet::{ResUNet, ResUNetConfig};
+pub use unet3d::{UNet3d, UNet3dConfig};
 pub use wave_unet::{WaveUNet, WaveUNetConfig};

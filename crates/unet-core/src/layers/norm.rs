@@ -153,6 +153,24 @@ impl NormLayer {
         })
     }
 
+    /// Batch norm without learnable parameters (γ = 1, β = 0, both stored and frozen): Caffe's
+    /// `BatchNorm` layer without a following `Scale`, as in Çiçek et al.'s 3D U-Net.
+    pub fn batch_without_affine(path: nn::Path, channels: i64) -> Result<Self> {
+        Norm::Batch.validate(channels)?;
+        Ok(NormLayer::Batch {
+            eps: EPS,
+            weight: path.f_ones_no_train("weight", &[channels])?,
+            bias: path.f_zeros_no_train("bias", &[channels])?,
+            running_mean: path.f_zeros_no_train("running_mean", &[channels])?,
+            running_var: path.f_ones_no_train("running_var", &[channels])?,
+            num_batches_tracked: path.add(
+                "num_batches_tracked",
+                Tensor::f_zeros([] as [i64; 0], (Kind::Int64, path.device()))?,
+                false,
+            ),
+        })
+    }
+
     /// Normalises `xs` (`[N, C, *spatial]`); `train` selects batch statistics for batch norm.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Ok(match self {

@@ -3,14 +3,19 @@
 //! ```text
 //! unet-pose params motion-diffusion
 //! unet-pose reproduce motion-diffusion --out target/reproduce/motion-diffusion [--steps N]
+//! unet-pose generate motion-diffusion --checkpoint target/reproduce/motion-diffusion/model \
+//!     --class walk --n 4 --out walk          # walk.gif and walk_0.bvh … walk_3.bvh
+//! unet-pose view clip.bvh clip.gif           # any BVH, or a DeepMimic clip (.txt), as a GIF
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tch::{nn, Device};
+use unet_pose::models::motion_generate::MotionGenerator;
 use unet_pose::models::{hourglass, motion_diffusion};
+use unet_pose::{bvh, render};
 
 #[derive(Parser)]
 #[command(name = "unet-pose", about = "Pose and motion U-Net reproductions of unet-rs")]
@@ -50,6 +55,41 @@ enum Cmd {
         /// Hide the progress bars.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Generate motions of a class with a trained `motion-diffusion` model folder.
+    Generate {
+        model: String,
+        /// The run's model folder (`checkpoint.safetensors`, `motion_stats.json`).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Class name (e.g. `walk`, `backflip`).
+        #[arg(long)]
+        class: String,
+        /// Motions to generate.
+        #[arg(long, default_value_t = 4)]
+        n: i64,
+        /// Classifier-free guidance scale.
+        #[arg(long, default_value_t = 2.5)]
+        guidance: f64,
+        /// DDIM steps.
+        #[arg(long, default_value_t = 50)]
+        steps: i64,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        /// Output prefix: `<out>.gif` and `<out>_<k>.bvh`.
+        #[arg(long)]
+        out: PathBuf,
+        /// `cpu`, `cuda`, `cuda:N` or `auto`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Render a BVH file (any skeleton) or a DeepMimic clip as an animated GIF.
+    View {
+        /// `.bvh` or DeepMimic `.txt`.
+        input: PathBuf,
+        /// Output GIF.
+        output: PathBuf,
     },
 }
 
@@ -121,11 +161,93 @@ fn main() -> ExitCode {
                 m => Err(format!("unknown pose model `{m}`; available: {}", MODELS.join(", "))),
             }
         }
+        Cmd::Generate { model, checkpoint, class, n, guidance, steps, seed, out, device } => {
+            generate_cmd(&model, &checkpoint, &class, n, guidance, steps, seed, &out, &device)
+        }
+        Cmd::View { input, output } => view(&input, &output).map_err(|e| e.to_string()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn generate_cmd(
+    model: &str,
+    dir: &Path,
+    class: &str,
+    n: i64,
+    guidance: f64,
+    steps: i64,
+    seed: i64,
+    out: &Path,
+    device: &str,
+) -> Result<(), String> {
+    if model != "motion-diffusion" {
+        return Err(format!("`{model}` does not generate motions (motion-diffusion does)"));
+    }
+    let device = unet_pose::unet_core::device::parse_device(device).map_err(|e| e.to_string())?;
+    let g = MotionGenerator::load(dir, device).map_err(|e| e.to_string())?;
+    let motions = g.sample(class, n, guidance, steps, seed).map_err(|e| e.to_string())?;
+    let skel = &g.layout.skeleton;
+    let positions = motions
+        .iter()
+        .map(|m| m.iter().map(|p| skel.forward(p)).collect::<Result<Vec<_>, _>>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let gif = out.with_extension("gif");
+    render::write_gif_grid(
+        &gif,
+        &positions,
+        (n as usize).min(4),
+        &skel.bones(),
+        &skel.bone_colours(),
+        g.stats.fps,
+        200,
+        200,
+        35f64.to_radians(),
+        12f64.to_radians(),
+    )
+    .map_err(|e| e.to_string())?;
+    for (k, m) in motions.iter().enumerate() {
+        let stem = out.file_name().and_then(|s| s.to_str()).unwrap_or("motion");
+        let path = out.with_file_name(format!("{stem}_{k}.bvh"));
+        bvh::humanoid_bvh(skel, m, 1.0 / g.stats.fps)
+            .and_then(|b| b.write(&path))
+            .map_err(|e| e.to_string())?;
+    }
+    println!("{n} `{class}` motion(s) → {} and {}_*.bvh", gif.display(), out.display());
+    Ok(())
+}
+
+/// Renders a BVH (any skeleton, centimetres or metres) or a DeepMimic clip as a GIF.
+fn view(input: &Path, output: &Path) -> unet_pose::Result<()> {
+    let is_bvh = input.extension().is_some_and(|e| e.eq_ignore_ascii_case("bvh"));
+    let (frames, bones, colours, fps) = if is_bvh {
+        let b = bvh::Bvh::read(input)?;
+        let frames =
+            (0..b.frames.len()).map(|f| b.positions(f)).collect::<unet_pose::Result<Vec<_>>>()?;
+        let bones: Vec<(usize, usize)> =
+            b.joints.iter().enumerate().filter_map(|(i, j)| j.parent.map(|p| (p, i))).collect();
+        let colours = vec![[60u8, 90, 200]; bones.len()];
+        (frames, bones, colours, 1.0 / b.frame_time)
+    } else {
+        let clip = unet_pose::motion::Clip::read(input)?;
+        let skel = unet_pose::skeleton::Skeleton::deepmimic_humanoid();
+        let poses = clip.resample(30.0, 0)?;
+        let frames =
+            poses.iter().map(|p| skel.forward(p)).collect::<unet_pose::Result<Vec<_>>>()?;
+        (frames, skel.bones(), skel.bone_colours(), 30.0)
+    };
+    if frames.is_empty() {
+        return Err(unet_pose::PoseError::format(input, None, "no frames"));
+    }
+    let all: Vec<[f64; 3]> = frames.iter().flatten().copied().collect();
+    let cam = render::Camera::fit(&all, 35f64.to_radians(), 12f64.to_radians());
+    render::write_gif(output, &frames, &bones, &colours, fps, 320, 320, &cam)?;
+    println!("{}: {} frames → {}", input.display(), frames.len(), output.display());
+    Ok(())
 }
 
 fn fail(msg: &str) -> ExitCode {

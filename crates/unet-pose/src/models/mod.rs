@@ -4,3 +4,4 @@ pub mod artefacts;
 pub mod classifier;
 pub mod hourglass;
 pub mod motion_diffusion;
+pub mod motion_generate;
