@@ -99,10 +99,26 @@ pub const MODELS: &[Model] = &[
     Model { name: "lumiere", krate: None, summary: "Bar-Tal 2024 Space-Time U-Net" },
     Model { name: "latent-shift", krate: None, summary: "An 2023 Latent-Shift" },
     Model { name: "upscale-a-video", krate: None, summary: "Zhou 2024 Upscale-A-Video" },
-    Model { name: "unet3d", krate: None, summary: "Çiçek 2016 3D U-Net" },
-    Model { name: "s3d-unet", krate: None, summary: "Chen 2018 S3D-UNet" },
-    Model { name: "3dgaunet", krate: None, summary: "Shi 2023 3DGAUnet" },
-    Model { name: "voxel-diffusion", krate: None, summary: "3D U-Net voxel diffusion" },
+    Model {
+        name: "unet3d",
+        krate: Some("unet-3d"),
+        summary: "Çiçek 2016 3D U-Net, liver labels, sliding-window Dice/HD95 vs thresholds",
+    },
+    Model {
+        name: "s3d-unet",
+        krate: Some("unet-3d"),
+        summary: "Chen 2018 S3D-UNet: the same task, parameters/MACs/time saved vs unet3d",
+    },
+    Model {
+        name: "3dgaunet",
+        krate: Some("unet-3d"),
+        summary: "Shi 2023 3DGAUnet: 3D U-Net generator GAN on voxelised CGAL meshes, COV/MMD, PLY",
+    },
+    Model {
+        name: "voxel-diffusion",
+        krate: Some("unet-3d"),
+        summary: "3D diffusers U-Net voxel diffusion, COV/MMD by IoU and Chamfer, PLY",
+    },
     Model {
         name: "motion-diffusion",
         krate: Some("unet-pose"),

@@ -368,6 +368,15 @@ impl Trainer {
         self.step = ck.metadata.get("step").and_then(|s| s.parse().ok()).ok_or_else(|| {
             Error::CorruptCheckpoint { path: path.clone(), reason: "no step in metadata".into() }
         })?;
+        // The loss history of the steps before the checkpoint, so plots cover the whole run.
+        if let Ok(text) = std::fs::read_to_string(self.cfg.out_dir.join("metrics.jsonl")) {
+            self.losses = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| Some((v.get("step")?.as_f64()?, v.get("loss")?.as_f64()?)))
+                .filter(|(s, _)| *s <= self.step as f64)
+                .collect();
+        }
         Ok(true)
     }
 

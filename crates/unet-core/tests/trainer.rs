@@ -62,7 +62,10 @@ fn resume_is_exact_and_non_finite_losses_stop_training() {
     let mut t = Trainer::new(&vs_c, config(b.path())).unwrap();
     assert!(t.resume(&mut vs_c).unwrap());
     assert_eq!(t.step(), 4);
+    // The loss history up to the checkpoint comes back from metrics.jsonl (for the plots).
+    assert_eq!(t.losses().iter().map(|l| l.0 as usize).collect::<Vec<_>>(), [1, 2, 3, 4]);
     t.run(&mut vs_c, |s| loss(&net_c, s, None)).unwrap();
+    assert_eq!(t.losses().len(), STEPS);
 
     let (va, vc) = (vs_a.variables(), vs_c.variables());
     assert_eq!(va.len(), vc.len());

@@ -23,6 +23,25 @@ fn cicek2016_has_the_published_parameter_count() {
 }
 
 #[test]
+fn mac_count_matches_a_hand_count() {
+    // dims 1, base 1, depth 1, 1 → 1 channels, 4 samples: every term by hand.
+    let cfg = UNet3dConfig {
+        dims: 1,
+        in_channels: 1,
+        out_channels: 1,
+        base: 1,
+        depth: 1,
+        ..UNet3dConfig::cicek2016()
+    };
+    // down 0: 4·3·1·1 + 4·3·1·2 = 36; down 1 (2 samples): 2·3·2·2 + 2·3·2·4 = 72;
+    // up: 2·2·4·4 = 64 (up-conv), 4·3·6·2 = 144, 4·3·2·2 = 48; head 4·2·1 = 8.
+    assert_eq!(cfg.macs(4), 36 + 72 + 64 + 144 + 48 + 8);
+    let full = UNet3dConfig::cicek2016();
+    let sep = UNet3dConfig::s3d_unet();
+    assert!(sep.macs(64 * 64 * 64) * 5 < full.macs(64 * 64 * 64));
+}
+
+#[test]
 fn shapes_at_ranks_two_and_three() {
     for dims in [2usize, 3] {
         let cfg = UNet3dConfig {

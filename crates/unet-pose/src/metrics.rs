@@ -54,7 +54,7 @@ pub fn procrustes_align(pred: &Tensor, gt: &Tensor) -> Result<Tensor> {
     let d = Tensor::linalg_det(&v.matmul(&u.transpose(1, 2))).sign(); // [P]
     let dims = x.size()[2];
     let ones = Tensor::ones([x.size()[0], dims], (Kind::Double, x.device()));
-    let _ = ones.narrow(1, dims - 1, 1).copy_(&d.unsqueeze(1));
+    ones.narrow(1, dims - 1, 1).copy_(&d.unsqueeze(1));
     let r = v.matmul(&ones.diag_embed(0, -2, -1)).matmul(&u.transpose(1, 2)); // [P, D, D]
     let var = xc.square().sum_dim_intlist([1i64, 2].as_slice(), false, Kind::Double);
     let scale =

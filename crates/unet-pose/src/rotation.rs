@@ -58,7 +58,7 @@ impl Quat {
     }
 
     /// Hamilton product `self · o` (apply `o` first, then `self`).
-    pub fn mul(self, o: Quat) -> Quat {
+    pub fn compose(self, o: Quat) -> Quat {
         Quat {
             w: self.w * o.w - self.x * o.x - self.y * o.y - self.z * o.z,
             x: self.w * o.x + self.x * o.w + self.y * o.z - self.z * o.y,
@@ -271,6 +271,10 @@ mod tests {
             assert!(close(&m, &matrix_from_6d(&matrix_to_6d(&m)), 1e-9));
             let i = mat_mul(&m, &transpose(&m));
             assert!(close(&i, &IDENTITY, 1e-9));
+            // The Hamilton product composes rotations like their matrices.
+            let p = Quat::new(r(), r(), r(), r());
+            assert!(close(&q.compose(p).to_matrix(), &mat_mul(&m, &p.to_matrix()), 1e-9));
+            assert!(q.compose(q.conj()).angle() < 1e-6);
         }
     }
 

@@ -80,6 +80,33 @@ impl UNet3dConfig {
     pub fn size_multiple(&self) -> i64 {
         1 << self.depth
     }
+
+    /// Multiply–accumulates of one forward pass on an input of `voxels` voxels (every
+    /// convolution, up-convolution and the head; norms and activations not counted).
+    pub fn macs(&self, voxels: i64) -> i64 {
+        let kd = 3i64.pow(self.dims as u32);
+        let conv = |cin: i64, cout: i64, n: i64| match self.conv {
+            ConvKind::Separable => n * (kd * cin + cin * cout),
+            _ => n * kd * cin * cout,
+        };
+        let mut total = 0;
+        let mut cin = self.in_channels;
+        for l in 0..=self.depth {
+            let n = voxels >> (self.dims * l);
+            let c = self.base << l;
+            total += conv(cin, c, n) + conv(c, 2 * c, n);
+            cin = 2 * c;
+        }
+        for l in (0..self.depth).rev() {
+            let n = voxels >> (self.dims * l);
+            let c = self.base << l;
+            // The up-convolution: each coarse voxel feeds 2^dims outputs.
+            total += (voxels >> (self.dims * (l + 1))) * (1 << self.dims) * cin * cin;
+            total += conv(cin + 2 * c, 2 * c, n) + conv(2 * c, 2 * c, n);
+            cin = 2 * c;
+        }
+        total + voxels * cin * self.out_channels
+    }
 }
 
 /// `conv 3 → BN → ReLU`.

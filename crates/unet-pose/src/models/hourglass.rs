@@ -360,7 +360,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let model = HourglassUNet::new(&vs.root(), &cfg)?;
     let params = parameter_count(&vs);
     let model_dir = opts.out.join("model");
-    let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
+    if !model_dir.join(unet_core::trainer::CHECKPOINT).exists() {
+        // A fresh run starts a fresh log; a resumed one appends to it.
+        let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
+    }
     let mut trainer = Trainer::new(
         &vs,
         TrainerConfig {
@@ -387,11 +390,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         let outs = model.forward_t(&x, true)?;
         // Intermediate supervision: the MSE of every stack, summed; scaled so that the
         // Gaussian peaks (1.0) dominate the empty background.
-        let mut loss = Tensor::zeros([], (Kind::Float, opts.device));
-        for o in &outs {
-            loss = loss + (o - &target).square().mean(Kind::Float) * 1000.0;
-        }
-        Ok(loss)
+        let terms: Vec<Tensor> =
+            outs.iter().map(|o| (o - &target).square().mean(Kind::Float) * 1000.0).collect();
+        Ok(Tensor::stack(&terms, 0).sum(Kind::Float))
     })?;
     let train_seconds = t0.elapsed().as_secs_f64();
 
