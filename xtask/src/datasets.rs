@@ -149,10 +149,17 @@ fn debian_archive(r: &Recipe, archive: &str) -> Result<PathBuf> {
             let mut dl = Command::new("apt-get");
             dl.arg("download").arg(&r.package).current_dir(&root);
             if run_cmd(&mut dl).is_err() {
-                bail!(
-                    "apt-get download {} failed; run `sudo apt-get update` and try again",
-                    r.package
-                );
+                // A fresh machine may have no package lists yet: refresh them (as root) once.
+                let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
+                let updated = matches!(root_user, Ok(true))
+                    && run_cmd(Command::new("apt-get").arg("update")).is_ok()
+                    && run_cmd(&mut dl).is_ok();
+                if !updated {
+                    bail!(
+                        "apt-get download {} failed; run `sudo apt-get update` and try again",
+                        r.package
+                    );
+                }
             }
         }
         let deb = debs(&root)

@@ -133,7 +133,7 @@ pub const MODELS: &[Model] = &[
 
 /// Architecture presets that `cargo xtask params` also knows (crate, name).
 pub const PARAM_PRESETS: &[(&str, &str)] =
-    &[("ddpm-cifar10", "unet-core"), ("sd-v1-5-unet", "unet-core")];
+    &[("ddpm-cifar10", "unet-core"), ("sd-v1-5-unet", "unet-core"), ("dresunet", "unet-3d")];
 
 /// The crate whose binary prints the parameter count of `name` (a model or a preset).
 pub fn params_crate(name: &str) -> Result<&'static str> {

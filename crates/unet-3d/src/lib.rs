@@ -17,9 +17,11 @@
 //!   shapes; embedded samples when the cache is empty);
 //! * [`rng`]: a small deterministic generator for crops and sampling.
 //!
-//! Reproductions (to come in [`models`]): `unet3d` (Çiçek 2016), `s3d-unet` (Chen 2018),
-//! `3dgaunet` (Shi 2023) and `voxel-diffusion`; [`unet_core::UNet`] with `dims: 3` is already
-//! a 3D U-Net.
+//! Reproductions ([`models`]): `unet3d` (Çiçek 2016; [`unet_core::arch::UNet3d`], 19,069,955
+//! parameters as published) and `s3d-unet` (Chen 2018, separable) segment the liver labels
+//! with sliding-window inference; `voxel-diffusion` and `3dgaunet` (Shi 2023) generate
+//! voxelised CGAL shapes, scored by coverage/MMD, with PLY samples. dResU-Net is a preset of
+//! the core's residual units ([`unet_core::arch::ResUNetConfig::dresunet`]). See `docs/3d.md`.
 //!
 //! Run its tests: `cargo test -p unet-3d`; fill the caches with
 //! `cargo xtask datasets fetch cgal` (and `pyvista`, `nibabel`).

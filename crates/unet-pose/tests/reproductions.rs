@@ -89,7 +89,9 @@ fn hourglass_smoke_run_writes_the_report() {
         ..Default::default()
     };
     let r = hourglass::run(&opts).unwrap();
-    assert_eq!(r.rows.len(), 4);
+    // Network, plain ablation and mean pose on both test sets.
+    assert_eq!(r.rows.len(), 6);
+    assert_eq!(r.plain_losses.len(), opts.steps);
     for (_, _, s) in &r.rows {
         assert!((0.0..=1.0).contains(&s.pck_torso) && (0.0..=1.0).contains(&s.pck_box));
         assert!(s.mpjpe.is_finite() && s.pa_mpjpe <= s.mpjpe + 1e-6);

@@ -67,6 +67,18 @@ fn params(model: &str) -> Result<(), String> {
     match model {
         "unet3d" => println!("unet3d params {}", count(&UNet3dConfig::cicek2016())?),
         "s3d-unet" => println!("s3d-unet params {}", count(&UNet3dConfig::s3d_unet())?),
+        "dresunet" => {
+            let vs = nn::VarStore::new(Device::Cpu);
+            unet_3d::unet_core::arch::ResUNet::new(
+                &vs.root(),
+                &unet_3d::unet_core::arch::ResUNetConfig::dresunet(),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "dresunet params {} (preset; the survey quotes 30.5M)",
+                unet_3d::parameter_count(&vs)
+            );
+        }
         "voxel-diffusion" => {
             let vs = nn::VarStore::new(Device::Cpu);
             let cfg = voxel_diffusion::full().map_err(|e| e.to_string())?;

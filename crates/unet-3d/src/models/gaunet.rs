@@ -25,7 +25,7 @@ use unet_core::parameter_count;
 use unet_core::report::{plot_lines, progress_bar, smooth, thousands, Series};
 use unet_core::trainer::{Trainer, TrainerConfig, CHECKPOINT};
 
-use super::shapes::{self, json_num, json_points, json_str, secs, ShapeData, ShapeMetrics};
+use super::shapes::{self, secs, ShapeData, ShapeMetrics};
 use crate::error::{Error3d, Result};
 
 /// Grid size of the generated shapes.
@@ -158,7 +158,7 @@ impl Default for RunOptions {
 }
 
 /// Measured results.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, Debug, Clone)]
 pub struct RunResult {
     /// Full-size generator / discriminator parameters.
     pub full_params: (i64, i64),
@@ -465,30 +465,19 @@ Training {train:.1} s ({sps:.3} s per G+D step, {device:?}); sampling {n} shapes
         samp = r.sample_seconds,
     );
     crate::error::write_atomic(&out.join("report.md"), text.as_bytes())?;
-    let json = format!(
-        "{{\n\"model\":\"3dgaunet\",\n\"full_params\":{{\"generator\":{},\"discriminator\":{}}},\n\"small_params\":{{\"generator\":{},\"discriminator\":{}}},\n\"base\":{},\n\"disc_width\":{},\n\"loss\":\"non-saturating + R1\",\n\"r1_gamma\":{},\n\"lr\":{},\n\"steps\":{},\n\"batch_size\":{},\n\"train_shapes\":{},\n\"reference_shapes\":{},\n\"source\":{},\n\"metrics\":{{\n\"3dgaunet\":{},\n\"memoriser\":{},\n\"random\":{}\n}},\n\"train_seconds\":{},\n\"seconds_per_step\":{},\n\"sample_seconds\":{},\n\"g_losses\":{},\n\"d_losses\":{}\n}}\n",
-        r.full_params.0,
-        r.full_params.1,
-        r.small_params.0,
-        r.small_params.1,
-        gcfg.base,
-        dcfg.width,
-        json_num(opts.r1_gamma),
-        json_num(opts.lr),
-        opts.steps,
-        opts.batch_size,
-        r.shapes.0,
-        r.shapes.1,
-        json_str(&data.source),
-        r.model.to_json(),
-        r.memoriser.to_json(),
-        r.random.to_json(),
-        json_num(r.train_seconds),
-        json_num(r.seconds_per_step),
-        json_num(r.sample_seconds),
-        json_points(&r.g_losses),
-        json_points(&r.d_losses),
-    );
+    let json = serde_json::json!({
+        "model": "3dgaunet",
+        "loss": "non-saturating + R1",
+        "base": gcfg.base,
+        "disc_width": dcfg.width,
+        "r1_gamma": opts.r1_gamma,
+        "lr": opts.lr,
+        "steps": opts.steps,
+        "batch_size": opts.batch_size,
+        "source": data.source,
+        "result": r,
+    });
+    let json = serde_json::to_string_pretty(&json).unwrap_or_default();
     crate::error::write_atomic(&out.join("metrics.json"), json.as_bytes())?;
     Ok(())
 }

@@ -174,34 +174,56 @@ pub fn prepare(cache: Option<&std::path::Path>, seed: u64) -> Result<Task> {
     let size: Vec<usize> = (0..3).map(|a| (hi[a] + 9).min(dims[a]) - off[a]).collect();
     let labels = down.crop([off[0], off[1], off[2]], [size[0], size[1], size[2]])?;
     let classes = lv.classes();
+    // Hold out the part `split_axis` picks; a low-end part is mirrored to the high end, so
+    // training always uses indices below `cut`.
+    let (axis, cut, low) = split_axis(&labels, classes);
+    let (labels, cut) =
+        if low { (labels.flip(axis), labels.dims[axis] - cut) } else { (labels, cut) };
     let image = synthesise(&labels, classes, seed)?;
-    let (axis, cut) = split_axis(&labels, classes);
     Ok(Task { image, labels, classes, axis, cut, spacing, source: lv.source })
 }
 
-/// The axis whose 70/30 cut leaves the most voxels of the rarest foreground class in the
-/// held-out part (so every class is scored), and the cut.
-pub fn split_axis(labels: &Volume<u8>, classes: usize) -> (usize, usize) {
-    let mut best = (0usize, 2usize, labels.dims[2] * 7 / 10);
-    for axis in [2usize, 0, 1] {
-        let cut = labels.dims[axis] * 7 / 10;
-        let mut counts = vec![0usize; classes];
-        for z in 0..labels.dims[2] {
-            for y in 0..labels.dims[1] {
-                for x in 0..labels.dims[0] {
-                    if [x, y, z][axis] >= cut {
-                        let l = labels.get(x, y, z).unwrap_or(0) as usize;
-                        counts[l.min(classes - 1)] += 1;
-                    }
+/// Where to hold out: the axis, the cut, and whether the held-out part is the low end, chosen
+/// among cuts leaving 15–50 % of the axis held out (at either end, 5 % steps) to split every
+/// foreground class most evenly: the cut maximising `min over classes of min(f, 1 − f)`, with
+/// `f` the class's held-out fraction (so every class is both learnt and scored).
+pub fn split_axis(labels: &Volume<u8>, classes: usize) -> (usize, usize, bool) {
+    // Per axis, per index along it, voxels of each class.
+    let mut hist: Vec<Vec<Vec<usize>>> =
+        (0..3).map(|a| vec![vec![0usize; classes]; labels.dims[a]]).collect();
+    for z in 0..labels.dims[2] {
+        for y in 0..labels.dims[1] {
+            for x in 0..labels.dims[0] {
+                let l = (labels.get(x, y, z).unwrap_or(0) as usize).min(classes - 1);
+                for (a, i) in [x, y, z].into_iter().enumerate() {
+                    hist[a][i][l] += 1;
                 }
             }
         }
-        let rarest = counts.iter().skip(1).copied().min().unwrap_or(0);
-        if rarest > best.0 {
-            best = (rarest, axis, cut);
+    }
+    let mut best = (f64::MIN, 2usize, labels.dims[2] * 7 / 10, false);
+    for axis in [2usize, 0, 1] {
+        let n = labels.dims[axis];
+        let total: Vec<usize> =
+            (0..classes).map(|c| hist[axis].iter().map(|h| h[c]).sum()).collect();
+        for pct in (15..=50).step_by(5) {
+            for low in [false, true] {
+                let held = n * pct / 100;
+                let range = if low { 0..held } else { n - held..n };
+                let score = (1..classes)
+                    .map(|c| {
+                        let k: usize = hist[axis][range.clone()].iter().map(|h| h[c]).sum();
+                        let f = k as f64 / total[c].max(1) as f64;
+                        f.min(1.0 - f)
+                    })
+                    .fold(f64::MAX, f64::min);
+                if score > best.0 {
+                    best = (score, axis, if low { held } else { n - held }, low);
+                }
+            }
         }
     }
-    (best.1, best.2)
+    (best.1, best.2, best.3)
 }
 
 /// The synthetic image of `labels` (see the module docs), `[1, X, Y, Z]`.
@@ -673,8 +695,9 @@ U-Net at full size (Çiçek 2016: 19,069,955 parameters, asserted by a test).
 CGAL's liver label volume ({src}), 2× down-sampled in x/y and cropped to the foreground:
 {dims:?} voxels, classes 0 (background) and labels 85, 127, 255. The image is synthesised
 from the labels (class means evenly spaced in [0.15, 0.85], ±20 % bias field, blur σ = 1,
-noise σ = 0.15) because the data set holds labels only. The volume is cut along {axn} (the
-axis whose 70/30 cut leaves the most voxels of the rarest class in the held-out part):
+noise σ = 0.15) because the data set holds labels only. The volume is cut along {axn} where
+every class is split most evenly between the parts (`split_axis`: 15–50 % of an axis held out
+at either end; a low-end part is mirrored to the high end):
 {axn} < {cut} trains (random {crop}³ crops, half centred on foreground, x/y flips;
 cross-entropy + soft Dice; {steps} steps of batch {batch}); {axn} ≥ {cut} is held out
 (voxels per class: {counts:?}) and segmented by sliding-window inference ({crop}³ windows,

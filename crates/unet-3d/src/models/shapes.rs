@@ -1,7 +1,7 @@
 //! Shared pieces of the two 3D *generation* reproductions (`voxel-diffusion`, `3dgaunet`):
 //! the voxel-shape data split, training augmentation, evaluation (coverage / MMD by IoU and by
 //! Chamfer distance, novelty, occupancy) with its two baselines, and the artefacts (PLY meshes,
-//! a depth-shaded PNG grid, `metrics.json` helpers).
+//! a depth-shaded PNG grid).
 //!
 //! **Data.** [`crate::data::shape_meshes`] (the 44 closed CGAL meshes from the cache, or the 13
 //! embedded ones) voxelised solid at 32³ ([`crate::data::voxel_shapes`]), sorted by file name;
@@ -230,7 +230,7 @@ pub fn surface_points(v: &Volume<u8>, n: usize, seed: u64) -> Vec<[f32; 3]> {
 }
 
 /// The measured quality of one set of generated shapes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ShapeMetrics {
     /// Number of shapes measured.
     pub samples: usize,
@@ -452,54 +452,7 @@ pub fn write_sample_grid(path: &Path, samples: &[Volume<u8>], train: &[Volume<u8
     crate::error::write_atomic(path, &png_gray_bytes(w, h, &grey)?)
 }
 
-/// A JSON number (`null` for NaN and infinities).
-pub fn json_num(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x}")
-    } else {
-        "null".into()
-    }
-}
-
-/// A JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `[[x, y], …]` as JSON.
-pub fn json_points(points: &[(f64, f64)]) -> String {
-    let items: Vec<String> =
-        points.iter().map(|(x, y)| format!("[{},{}]", json_num(*x), json_num(*y))).collect();
-    format!("[{}]", items.join(","))
-}
-
 impl ShapeMetrics {
-    /// The metrics as a JSON object.
-    pub fn to_json(&self) -> String {
-        format!(
-            "{{\"samples\":{},\"cov_iou\":{},\"mmd_iou\":{},\"cov_cd\":{},\"mmd_cd\":{},\"novelty\":{},\"occupancy\":{}}}",
-            self.samples,
-            json_num(self.cov_iou),
-            json_num(self.mmd_iou),
-            json_num(self.cov_cd),
-            json_num(self.mmd_cd),
-            json_num(self.novelty),
-            json_num(self.occupancy)
-        )
-    }
-
     /// The table row cells after the label.
     pub fn cells(&self) -> Vec<String> {
         vec![

@@ -73,6 +73,25 @@ impl ResUNetConfig {
         }
     }
 
+    /// dResU-Net (Raza et al. 2022, "dResU-Net: 3D deep residual U-Net based brain tumor
+    /// segmentation from multimodal MRI") as a preset of these residual units: 3D, the four
+    /// BraTS modalities in, four labels out (soft-max), five levels 32…512 with 2×2×2
+    /// transposed-convolution up-sampling. The survey's Table 4 quotes 30.5M parameters; the
+    /// paper's layer table was not available offline, so this preset is our reading of its
+    /// description (its count is printed by `cargo xtask params` and stated in docs/3d.md), not
+    /// a checked match.
+    pub fn dresunet() -> Self {
+        Self {
+            dims: 3,
+            in_channels: 4,
+            out_channels: 4,
+            channels: vec![32, 64, 128, 256, 512],
+            upsample: Upsample::TransposedConv,
+            final_activation: FinalActivation::Softmax,
+            ..Self::zhang2018()
+        }
+    }
+
     /// Checks the configuration; messages carry the offending values.
     pub fn validate(&self) -> Result<()> {
         check_dims(self.dims)?;

@@ -138,29 +138,27 @@ impl NormLayer {
     /// Batch norm whose scale γ is fixed at 1 (stored, not trainable): Keras'
     /// `BatchNormalization(scale=False)`, used when a ReLU follows and γ would be redundant.
     pub fn batch_without_scale(path: nn::Path, channels: i64) -> Result<Self> {
-        Norm::Batch.validate(channels)?;
-        Ok(NormLayer::Batch {
-            eps: EPS,
-            weight: path.f_ones_no_train("weight", &[channels])?,
-            bias: path.f_zeros("bias", &[channels])?,
-            running_mean: path.f_zeros_no_train("running_mean", &[channels])?,
-            running_var: path.f_ones_no_train("running_var", &[channels])?,
-            num_batches_tracked: path.add(
-                "num_batches_tracked",
-                Tensor::f_zeros([] as [i64; 0], (Kind::Int64, path.device()))?,
-                false,
-            ),
-        })
+        Self::frozen_batch(path, channels, true)
     }
 
     /// Batch norm without learnable parameters (γ = 1, β = 0, both stored and frozen): Caffe's
     /// `BatchNorm` layer without a following `Scale`, as in Çiçek et al.'s 3D U-Net.
     pub fn batch_without_affine(path: nn::Path, channels: i64) -> Result<Self> {
+        Self::frozen_batch(path, channels, false)
+    }
+
+    /// Batch norm with γ = 1 frozen and β trainable or frozen at 0.
+    fn frozen_batch(path: nn::Path, channels: i64, train_bias: bool) -> Result<Self> {
         Norm::Batch.validate(channels)?;
+        let bias = if train_bias {
+            path.f_zeros("bias", &[channels])?
+        } else {
+            path.f_zeros_no_train("bias", &[channels])?
+        };
         Ok(NormLayer::Batch {
             eps: EPS,
             weight: path.f_ones_no_train("weight", &[channels])?,
-            bias: path.f_zeros_no_train("bias", &[channels])?,
+            bias,
             running_mean: path.f_zeros_no_train("running_mean", &[channels])?,
             running_var: path.f_ones_no_train("running_var", &[channels])?,
             num_batches_tracked: path.add(

@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub size: i64,
     /// Test images per test set.
     pub test_images: usize,
+    /// Also train the same network with plain identities and additive HourGlass skips.
+    pub ablation: bool,
     /// Device.
     pub device: Device,
     /// Seed.
@@ -69,6 +71,7 @@ impl Default for RunOptions {
             depth: 3,
             size: 96,
             test_images: 400,
+            ablation: true,
             device: Device::Cpu,
             seed: 2020,
             progress: true,
@@ -315,8 +318,12 @@ pub struct RunResult {
     pub rows: Vec<(String, String, Scores)>,
     /// `(step, loss)`.
     pub losses: Vec<(f64, f64)>,
+    /// `(step, loss)` of the plain ablation (empty without it).
+    pub plain_losses: Vec<(f64, f64)>,
     /// Training seconds.
     pub train_seconds: f64,
+    /// Training seconds of the ablation.
+    pub plain_train_seconds: f64,
     /// Where the clips came from.
     pub source: String,
 }
@@ -330,6 +337,73 @@ pub fn trained_config(opts: &RunOptions, joints: i64) -> HourglassConfig {
         joints,
         ..HourglassConfig::bulat2020()
     }
+}
+
+type Trained = (HourglassUNet, nn::VarStore, i64, Vec<(f64, f64)>, f64);
+
+/// Trains `cfg` on freshly rendered batches; checkpoints and the log go to `out/<name>/`.
+fn train(
+    opts: &RunOptions,
+    cfg: &HourglassConfig,
+    skel: &Skeleton,
+    pool: &PosePool,
+    name: &str,
+) -> Result<Trained> {
+    tch::manual_seed(opts.seed as i64);
+    let mut vs = nn::VarStore::new(opts.device);
+    let model = HourglassUNet::new(&vs.root(), cfg)?;
+    let params = parameter_count(&vs);
+    let model_dir = opts.out.join(name);
+    if !model_dir.join(unet_core::trainer::CHECKPOINT).exists() {
+        // A fresh run starts a fresh log; a resumed one appends to it.
+        let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
+    }
+    let mut trainer = Trainer::new(
+        &vs,
+        TrainerConfig {
+            lr: 2e-3,
+            total_steps: opts.steps,
+            warmup_steps: opts.steps / 20,
+            min_lr_ratio: 0.05,
+            grad_clip: Some(5.0),
+            checkpoint_every: 500,
+            seed: opts.seed,
+            out_dir: model_dir,
+            progress: opts.progress,
+            ..TrainerConfig::default()
+        },
+    )?;
+    trainer.resume(&mut vs)?;
+    let t0 = Instant::now();
+    trainer.run(&mut vs, |step| {
+        let mut rng = Lcg::new(opts.seed ^ (step as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
+        let (x, target, _) =
+            batch(skel, &pool.train, Views::Train, opts.batch_size as usize, opts.size, &mut rng)
+                .map_err(|e| unet_core::Error::config("training batch", step, e.to_string()))?;
+        let (x, target) = (x.to_device(opts.device), target.to_device(opts.device));
+        let outs = model.forward_t(&x, true)?;
+        // Intermediate supervision: the MSE of every stack, summed; scaled so that the
+        // Gaussian peaks (1.0) dominate the empty background.
+        let terms: Vec<Tensor> =
+            outs.iter().map(|o| (o - &target).square().mean(Kind::Float) * 1000.0).collect();
+        Ok(Tensor::stack(&terms, 0).sum(Kind::Float))
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    let losses = trainer.losses().to_vec();
+    Ok((model, vs, params, losses, secs))
+}
+
+/// Keypoints of images `x` from the last stack's heatmaps, in batches of 50.
+fn predict(model: &HourglassUNet, x: &Tensor, device: Device) -> Result<Tensor> {
+    tch::no_grad(|| -> Result<Tensor> {
+        let mut parts = Vec::new();
+        for i in (0..x.size()[0]).step_by(50) {
+            let xb = x.narrow(0, i, (x.size()[0] - i).min(50)).to_device(device);
+            let outs = model.forward_t(&xb, false)?;
+            parts.push(decode(&outs[outs.len() - 1].to_device(Device::Cpu)));
+        }
+        Ok(Tensor::cat(&parts, 0))
+    })
 }
 
 /// Trains the model, scores it and the mean-pose baseline on both test sets, writes the report.
@@ -355,46 +429,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let full_params = count(&HourglassConfig::bulat2020())?;
     let plain_params = count(&HourglassConfig { gated: false, hybrid: false, ..cfg.clone() })?;
 
-    tch::manual_seed(opts.seed as i64);
-    let mut vs = nn::VarStore::new(opts.device);
-    let model = HourglassUNet::new(&vs.root(), &cfg)?;
-    let params = parameter_count(&vs);
-    let model_dir = opts.out.join("model");
-    if !model_dir.join(unet_core::trainer::CHECKPOINT).exists() {
-        // A fresh run starts a fresh log; a resumed one appends to it.
-        let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
-    }
-    let mut trainer = Trainer::new(
-        &vs,
-        TrainerConfig {
-            lr: 2e-3,
-            total_steps: opts.steps,
-            warmup_steps: opts.steps / 20,
-            min_lr_ratio: 0.05,
-            grad_clip: Some(5.0),
-            checkpoint_every: 500,
-            seed: opts.seed,
-            out_dir: model_dir,
-            progress: opts.progress,
-            ..TrainerConfig::default()
-        },
-    )?;
-    trainer.resume(&mut vs)?;
-    let t0 = Instant::now();
-    trainer.run(&mut vs, |step| {
-        let mut rng = Lcg::new(opts.seed ^ (step as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
-        let (x, target, _) =
-            batch(&skel, &pool.train, Views::Train, opts.batch_size as usize, opts.size, &mut rng)
-                .map_err(|e| unet_core::Error::config("training batch", step, e.to_string()))?;
-        let (x, target) = (x.to_device(opts.device), target.to_device(opts.device));
-        let outs = model.forward_t(&x, true)?;
-        // Intermediate supervision: the MSE of every stack, summed; scaled so that the
-        // Gaussian peaks (1.0) dominate the empty background.
-        let terms: Vec<Tensor> =
-            outs.iter().map(|o| (o - &target).square().mean(Kind::Float) * 1000.0).collect();
-        Ok(Tensor::stack(&terms, 0).sum(Kind::Float))
-    })?;
-    let train_seconds = t0.elapsed().as_secs_f64();
+    let plain_cfg = HourglassConfig { gated: false, hybrid: false, ..cfg.clone() };
+    let (model, _vs, params, losses, train_seconds) = train(opts, &cfg, &skel, &pool, "model")?;
+    let ablation =
+        if opts.ablation { Some(train(opts, &plain_cfg, &skel, &pool, "plain")?) } else { None };
 
     // The mean training pose in crop coordinates.
     let mut rng = Lcg::new(opts.seed + 99);
@@ -409,17 +447,17 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     ] {
         let mut rng = Lcg::new(opts.seed * 31 + seed);
         let (x, _, gt) = batch(&skel, &pool.test, views, opts.test_images, opts.size, &mut rng)?;
-        let pred = tch::no_grad(|| -> Result<Tensor> {
-            let mut parts = Vec::new();
-            for i in (0..x.size()[0]).step_by(50) {
-                let xb = x.narrow(0, i, (x.size()[0] - i).min(50)).to_device(opts.device);
-                let outs = model.forward_t(&xb, false)?;
-                parts.push(decode(&outs[outs.len() - 1].to_device(Device::Cpu)));
-            }
-            Ok(Tensor::cat(&parts, 0))
-        })?;
+        let pred = predict(&model, &x, opts.device)?;
         let baseline = mean_pose.expand_as(&gt);
         rows.push((name.to_string(), "hourglass-unet".to_string(), score(&skel, &pred, &gt)?));
+        if let Some((plain, ..)) = &ablation {
+            let p = predict(plain, &x, opts.device)?;
+            rows.push((
+                name.to_string(),
+                "plain HourGlass skips (no gates, added)".to_string(),
+                score(&skel, &p, &gt)?,
+            ));
+        }
         rows.push((name.to_string(), "mean pose".to_string(), score(&skel, &baseline, &gt)?));
         if views == Views::HeldOut {
             let k = x.size()[0].min(16);
@@ -441,8 +479,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         plain_params,
         poses: (pool.train.len(), pool.test.len()),
         rows,
-        losses: trainer.losses().to_vec(),
+        losses,
+        plain_losses: ablation.as_ref().map(|a| a.3.clone()).unwrap_or_default(),
         train_seconds,
+        plain_train_seconds: ablation.as_ref().map(|a| a.4).unwrap_or(0.0),
         source: set.source.clone(),
     };
     write_report(opts, &cfg, &result)?;
@@ -456,9 +496,14 @@ fn write_report(opts: &RunOptions, cfg: &HourglassConfig, r: &RunResult) -> Resu
         "step",
         "loss",
         &[
-            Series::new("loss", r.losses.clone()).faint(),
-            Series::new("EMA 0.05", smooth(&r.losses, 0.05)),
-        ],
+            Series::new("gated hybrid", r.losses.clone()).faint(),
+            Series::new("gated hybrid, EMA 0.05", smooth(&r.losses, 0.05)),
+            Series::new("plain HourGlass", r.plain_losses.clone()).faint(),
+            Series::new("plain HourGlass, EMA 0.05", smooth(&r.plain_losses, 0.05)),
+        ]
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .collect::<Vec<_>>(),
         true,
     )?;
     let rows: Vec<Vec<String>> = r
@@ -508,7 +553,7 @@ Held-out views: predictions (crosses) and truth (dots) on the first 16 test imag
 
 ![predictions](predictions.png)
 
-Training took {train:.0} s.
+Training took {train:.0} s (the plain ablation {ptrain:.0} s).
 "#,
         full = thousands(r.full_params),
         params = thousands(r.params),
@@ -538,6 +583,7 @@ Training took {train:.0} s.
             &rows
         ),
         train = r.train_seconds,
+        ptrain = r.plain_train_seconds,
     );
     unet_core::checkpoint::write_atomic(&opts.out.join("report.md"), text.as_bytes())?;
     let json = serde_json::to_string_pretty(r).unwrap_or_default();

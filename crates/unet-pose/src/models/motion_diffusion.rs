@@ -620,7 +620,8 @@ BVH files of the first sample of each class are in `bvh/`.
 
 ## Timings
 
-Training {train:.0} s; sampling {sample:.1} s for {total} guided samples.
+Training {train:.0} s in this process (a resumed run counts only its own steps); sampling
+{sample:.1} s for {total} guided samples.
 "#,
         full = thousands(r.full_params),
         params = thousands(r.params),
