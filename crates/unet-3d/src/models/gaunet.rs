@@ -143,7 +143,7 @@ impl Default for RunOptions {
         Self {
             out: PathBuf::from("target/reproduce/3dgaunet"),
             data_cache: crate::data::default_cache(),
-            steps: 500,
+            steps: 400,
             batch_size: 8,
             base: 8,
             disc_width: 16,
