@@ -8,7 +8,8 @@
 //! partial volume) and Gaussian noise (σ = 0.15) is added. The labels are down-sampled 2× in x
 //! and y (nearest) and cropped to the foreground box with a margin. The first 70 % of the box
 //! along z trains; the last 30 % is the held-out slab, segmented by sliding-window inference
-//! (MONAI's placement, Gaussian blending) over it plus half a window of context.
+//! (MONAI's placement, Gaussian blending) over it plus half a window of context. Half the
+//! training crops are centred on a voxel of a foreground class drawn uniformly.
 //!
 //! Baseline: per-class intensity thresholds chosen to maximise the mean foreground Dice on the
 //! *training* slab (coordinate ascent over 48 intensity quantiles), applied voxel by voxel.
@@ -463,9 +464,13 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let img = task.image.get(0);
     tracing::info!(dims = ?task.labels.dims, axis = ax, cut, "liver task prepared");
 
-    // Foreground voxels of the training slab, to centre half the crops on.
+    // Voxels of each foreground class in the training part: half the crops are centred on a
+    // voxel of a class drawn uniformly, so small structures are seen as often as large ones.
     let train_lab = labels_t.narrow(ax as i64, 0, cut as i64);
-    let fg = train_lab.gt(0).nonzero(); // [M, 3]
+    let by_class: Vec<Tensor> = (1..k)
+        .map(|cl| train_lab.eq(cl).nonzero()) // [M, 3]
+        .filter(|t| t.size()[0] > 0)
+        .collect();
     let cfg = trained_config(opts.arch, opts, k);
     tch::manual_seed(opts.seed as i64);
     let mut vs = nn::VarStore::new(opts.device);
@@ -497,15 +502,18 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         for b in 0..opts.batch_size {
-            let centred = b % 2 == 0 && fg.size()[0] > 0;
             let mut o = [0i64; 3];
             let lim = [lim[0] - c, lim[1] - c, lim[2] - c];
+            let centre = (b % 2 == 0 && !by_class.is_empty()).then(|| {
+                let pick = |n: usize, r: f64| ((r * n as f64) as usize).min(n - 1);
+                let voxels = &by_class[pick(by_class.len(), rng.next_f64())];
+                let i = pick(voxels.size()[0] as usize, rng.next_f64()) as i64;
+                [0, 1, 2].map(|a| voxels.int64_value(&[i, a]))
+            });
             for a in 0..3 {
-                let v = if centred {
-                    let i = (rng.next_f64() * fg.size()[0] as f64) as i64;
-                    fg.int64_value(&[i.min(fg.size()[0] - 1), a as i64]) - c as i64 / 2
-                } else {
-                    (rng.next_f64() * (lim[a] + 1) as f64) as i64
+                let v = match centre {
+                    Some(p) => p[a] - c as i64 / 2,
+                    None => (rng.next_f64() * (lim[a] + 1) as f64) as i64,
                 };
                 o[a] = v.clamp(0, lim[a] as i64);
             }
@@ -698,7 +706,7 @@ from the labels (class means evenly spaced in [0.15, 0.85], ±20 % bias field, b
 noise σ = 0.15) because the data set holds labels only. The volume is cut along {axn} where
 every class is split most evenly between the parts (`split_axis`: 15–50 % of an axis held out
 at either end; a low-end part is mirrored to the high end):
-{axn} < {cut} trains (random {crop}³ crops, half centred on foreground, x/y flips;
+{axn} < {cut} trains (random {crop}³ crops, half centred on a voxel of a uniformly drawn foreground class, x/y flips;
 cross-entropy + soft Dice; {steps} steps of batch {batch}); {axn} ≥ {cut} is held out
 (voxels per class: {counts:?}) and segmented by sliding-window inference ({crop}³ windows,
 overlap 0.25, Gaussian blending) with half a window of context.
