@@ -15,7 +15,6 @@
 //!   in memory or streamed slab by slab from file to file (NIfTI) in bounded memory;
 //! * [`data`]: the `cgal`, `pyvista` and `nibabel` sets (label volumes, shape meshes, voxel
 //!   shapes; embedded samples when the cache is empty);
-//! * [`rng`]: a small deterministic generator for crops and sampling.
 //!
 //! Reproductions ([`models`]): `unet3d` (Çiçek 2016; [`unet_core::arch::UNet3d`], 19,069,955
 //! parameters as published) and `s3d-unet` (Chen 2018, separable) segment the liver labels
@@ -33,7 +32,6 @@ pub mod marching_cubes;
 pub mod mesh;
 pub mod metrics;
 pub mod models;
-pub mod rng;
 pub mod sliding;
 pub mod volume;
 pub mod voxelize;

@@ -291,12 +291,12 @@ mod tests {
         let exact = 4.0 / 3.0 * std::f64::consts::PI * 216.0;
         assert!(((m.signed_volume() - exact) / exact).abs() < 0.05);
         // Noise with many ambiguous cases, padded with outside values: still closed.
-        let mut rng = crate::rng::Lcg::new(3);
+        let mut rng = unet_core::rng::Rng::new(3);
         let mut w = Volume::<f32>::zeros([12, 12, 12], [1.0; 3]).unwrap();
         for z in 1..11 {
             for y in 1..11 {
                 for x in 1..11 {
-                    w.set(x, y, z, rng.next_f64() as f32 - 0.5 + 0.1);
+                    w.set(x, y, z, rng.uniform() as f32 - 0.5 + 0.1);
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Triangle meshes and point clouds.
 
 use crate::error::{Error3d, Result};
-use crate::rng::Lcg;
+use unet_core::rng::Rng;
 
 /// An indexed triangle mesh. Polygons are triangulated as fans when loaded.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -164,12 +164,12 @@ impl TriMesh {
         if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return Vec::new();
         }
-        let mut rng = Lcg::new(seed);
+        let mut rng = Rng::new(seed);
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            let r = rng.next_f64() * total;
+            let r = rng.uniform() * total;
             let f = cdf.partition_point(|&c| c <= r).min(cdf.len() - 1);
-            let (mut u, mut v) = (rng.next_f64() as f32, rng.next_f64() as f32);
+            let (mut u, mut v) = (rng.uniform() as f32, rng.uniform() as f32);
             if u + v > 1.0 {
                 u = 1.0 - u;
                 v = 1.0 - v;
@@ -266,8 +266,9 @@ impl PointCloud {
         if self.points.is_empty() {
             return Vec::new();
         }
-        let mut rng = Lcg::new(seed);
-        (0..n).map(|_| self.points[rng.below(self.points.len())]).collect()
+        let mut rng = Rng::new(seed);
+        let len = self.points.len() as u64;
+        (0..n).map(|_| self.points[rng.below(len) as usize]).collect()
     }
 }
 

@@ -289,7 +289,7 @@ pub fn coverage_mmd(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Lcg;
+    use unet_core::rng::Rng;
 
     fn ball(n: usize, c: [f64; 3], r: f64) -> Volume<u8> {
         let mut v = Volume::zeros([n, n, n], [1.0; 3]).unwrap();
@@ -328,12 +328,12 @@ mod tests {
 
     #[test]
     fn kdtree_matches_brute_force() {
-        let mut rng = Lcg::new(1);
+        let mut rng = Rng::new(1);
         let pts: Vec<[f64; 3]> =
-            (0..500).map(|_| [rng.next_f64(), rng.next_f64(), rng.next_f64()]).collect();
+            (0..500).map(|_| [rng.uniform(), rng.uniform(), rng.uniform()]).collect();
         let t = KdTree::new(pts.clone());
         for _ in 0..200 {
-            let q = [rng.next_f64(), rng.next_f64(), rng.next_f64()];
+            let q = [rng.uniform(), rng.uniform(), rng.uniform()];
             let brute = pts
                 .iter()
                 .map(|p| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2))

@@ -1,7 +1,7 @@
 //! Dense 3D volumes (x fastest) and a type-erased wrapper for file readers.
 
 use crate::error::{Error3d, Result};
-use crate::rng::Lcg;
+use unet_core::rng::Rng;
 
 /// Scalar voxel types that convert losslessly or nearly so to `f32`/`f64`.
 pub trait Voxel: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
@@ -147,7 +147,7 @@ impl<T: Voxel> Volume<T> {
     /// Offset of a random crop of `size` drawn from `seed`; the same seed gives the same
     /// offset for any volume of the same dims, so image and label crops stay aligned.
     pub fn random_crop_offset(&self, size: [usize; 3], seed: u64) -> Result<[usize; 3]> {
-        let mut rng = Lcg::new(seed);
+        let mut rng = Rng::new(seed);
         let mut off = [0; 3];
         for a in 0..3 {
             if size[a] > self.dims[a] {
@@ -156,7 +156,7 @@ impl<T: Voxel> Volume<T> {
                     self.dims
                 )));
             }
-            off[a] = rng.below(self.dims[a] - size[a] + 1);
+            off[a] = rng.below((self.dims[a] - size[a] + 1) as u64) as usize;
         }
         Ok(off)
     }
@@ -191,8 +191,8 @@ impl<T: Voxel> Volume<T> {
 
     /// Which axes a seeded random flip mirrors (each with probability ½).
     pub fn random_flip_axes(seed: u64) -> [bool; 3] {
-        let mut rng = Lcg::new(seed);
-        [0, 1, 2].map(|_| rng.next_f64() < 0.5)
+        let mut rng = Rng::new(seed);
+        [0, 1, 2].map(|_| rng.uniform() < 0.5)
     }
 
     /// Mirrors along the axes chosen by [`Self::random_flip_axes`] for `seed`.

@@ -106,6 +106,27 @@ impl Default for TrainerConfig {
     }
 }
 
+impl TrainerConfig {
+    /// The recipe of the project's small diffusion runs: AdamW at `lr` with 5 % linear warm-up
+    /// and cosine decay to 5 %, gradient clipping at 1.0, EMA 0.995, a checkpoint every 500
+    /// steps.
+    pub fn diffusion(lr: f64, steps: usize, seed: u64, out_dir: PathBuf, progress: bool) -> Self {
+        Self {
+            lr,
+            total_steps: steps,
+            warmup_steps: steps / 20,
+            min_lr_ratio: 0.05,
+            grad_clip: Some(1.0),
+            ema_decay: Some(0.995),
+            checkpoint_every: 500,
+            seed,
+            out_dir,
+            progress,
+            ..Self::default()
+        }
+    }
+}
+
 /// Name of the checkpoint file in `out_dir`.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
@@ -332,10 +353,14 @@ impl Trainer {
     }
 
     /// Continues from `out_dir/checkpoint.safetensors` if it exists: model (strict), moments,
-    /// EMA, step. Returns whether a checkpoint was found.
+    /// EMA, step and the loss history of `metrics.jsonl`. Without a checkpoint, removes a stale
+    /// `metrics.jsonl`. Returns whether a checkpoint was found.
     pub fn resume(&mut self, vs: &mut VarStore) -> Result<bool> {
         let path = self.cfg.out_dir.join(CHECKPOINT);
         if !path.exists() {
+            // Nothing to continue: a log left by an earlier, discarded run would mix with this
+            // one's, so a fresh run starts a fresh `metrics.jsonl`.
+            let _ = std::fs::remove_file(self.cfg.out_dir.join("metrics.jsonl"));
             return Ok(false);
         }
         let ck = checkpoint::read(&path)?;

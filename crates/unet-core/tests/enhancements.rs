@@ -74,9 +74,6 @@ fn every_attention_kind_runs_on_1d_2d_3d() {
 }
 
 #[test]
-#[ignore = "intermittent: in about one run in five, the causal case finds frame 4 unchanged by \
-            a change to frame 2 (also with fixed inputs and weights, also in a binary of its \
-            own); under investigation, run with `cargo test -- --ignored`"]
 fn temporal_attention_mixes_frames_only_along_its_axis() {
     tch::set_num_threads(1);
     tch::manual_seed(1);
@@ -85,9 +82,12 @@ fn temporal_attention_mixes_frames_only_along_its_axis() {
     for causal in [false, true] {
         let a = AxisAttention::new(vs.root() / format!("t{causal}"), 3, 8, 0, 2, causal).unwrap();
         let y = a.forward(&x).unwrap();
-        // Perturb frame t = 2 at pixel (1, 3) only.
+        // Perturb frame t = 2 at pixel (1, 3) only, in one channel: the block's LayerNorm over
+        // channels removes a shift of all channels alike, which left only rounding noise to
+        // detect (the test failed about one run in five).
         let x2 = x.copy();
-        let _ = x2.narrow(2, 2, 1).narrow(3, 1, 1).narrow(4, 3, 1).g_add_scalar_(5.0);
+        let _ =
+            x2.narrow(1, 0, 1).narrow(2, 2, 1).narrow(3, 1, 1).narrow(4, 3, 1).g_add_scalar_(5.0);
         let diff = (a.forward(&x2).unwrap() - &y).abs().sum_dim_intlist(1, false, Kind::Float); // [1, T, H, W]
         let d = |t: i64, h: i64, w: i64| diff.double_value(&[0, t, h, w]);
         // Other pixels are untouched in every frame.

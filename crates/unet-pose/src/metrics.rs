@@ -109,11 +109,8 @@ pub fn diversity(features: &Tensor, pairs: i64, seed: i64) -> Result<f64> {
     if n < 2 || pairs < 1 {
         return Err(PoseError::Invalid(format!("diversity needs ≥ 2 rows and ≥ 1 pair (got {n})")));
     }
-    let mut state = seed as u64 ^ 0x9E37_79B9_7F4A_7C15;
-    let mut next = |m: i64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((state >> 33) % m as u64) as i64
-    };
+    let mut rng = unet_core::rng::Rng::new(seed as u64);
+    let mut next = |m: i64| rng.below(m as u64) as i64;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..pairs {
         let i = next(n);

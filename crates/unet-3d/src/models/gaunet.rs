@@ -210,9 +210,6 @@ fn gan_trainer(
     ema: Option<f64>,
 ) -> Result<Trainer> {
     let dir = opts.out.join(name);
-    if !dir.join(CHECKPOINT).exists() {
-        let _ = std::fs::remove_file(dir.join("metrics.jsonl"));
-    }
     Ok(Trainer::new(
         vs,
         TrainerConfig {
@@ -325,26 +322,19 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let t0 = Instant::now();
     let gen_x = generate(&gen, n, opts.device, opts.seed + 7)?;
     let sample_seconds = secs(t0);
-    let soft = shapes::from_tensor(&gen_x)?;
-    let binary: Vec<_> = soft.iter().map(shapes::binarise).collect();
-
-    let ev = shapes::Evaluator::new(&data);
-    let model = ev.evaluate(&binary)?;
-    let (memoriser, random) = shapes::baselines(&data, &ev, n, opts.seed + 11)?;
-    let ply_files = shapes::write_sample_plys(&out.join("samples"), &soft, 8)?;
-    shapes::write_sample_grid(&out.join("samples.png"), &binary, &data.train)?;
+    let scored = shapes::score_samples(&data, &gen_x, out, opts.seed + 11)?;
     let result = RunResult {
         full_params,
         small_params,
-        model,
-        memoriser,
-        random,
+        model: scored.model,
+        memoriser: scored.memoriser,
+        random: scored.random,
         g_losses,
         d_losses,
         train_seconds,
         seconds_per_step,
         sample_seconds,
-        ply_files,
+        ply_files: scored.ply_files,
         shapes: (data.train.len(), data.reference.len()),
     };
     write_report(opts, &gcfg, &dcfg, &data, &result)?;
@@ -378,14 +368,6 @@ fn write_report(
         ("nearest-training-shape memoriser", &r.memoriser),
         ("random blobs", &r.random),
     ]);
-    let plys: Vec<String> = r
-        .ply_files
-        .iter()
-        .map(|p| {
-            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            format!("- [`samples/{name}`](samples/{name})")
-        })
-        .collect();
     let text = format!(
         r#"# 3dgaunet: Shi et al. 2023
 
@@ -458,7 +440,7 @@ Training {train:.1} s ({sps:.3} s per G+D step, {device:?}); sampling {n} shapes
         steps = opts.steps,
         batch = opts.batch_size,
         metrics_md = shapes::metrics_markdown(data, n),
-        plys = plys.join("\n"),
+        plys = shapes::ply_list(&r.ply_files),
         train = r.train_seconds,
         sps = r.seconds_per_step,
         device = opts.device,

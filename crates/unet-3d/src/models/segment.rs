@@ -31,10 +31,10 @@ use unet_core::trainer::{Trainer, TrainerConfig};
 
 use crate::data::liver;
 use crate::metrics::{dice, hausdorff95};
-use crate::rng::Lcg;
 use crate::sliding::{Blend, SlidingWindow};
 use crate::volume::Volume;
 use crate::{Error3d, Result};
+use unet_core::rng::Rng;
 
 /// Which network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -237,8 +237,8 @@ pub fn synthesise(labels: &Volume<u8>, classes: usize, seed: u64) -> Result<Tens
         .index_select(0, &lab.view([-1]))
         .view([x as i64, y as i64, z as i64]);
     // Smooth multiplicative bias field.
-    let mut rng = Lcg::new(seed);
-    let ph: Vec<f64> = (0..3).map(|_| rng.next_f64() * std::f64::consts::TAU).collect();
+    let mut rng = Rng::new(seed);
+    let ph: Vec<f64> = (0..3).map(|_| rng.uniform() * std::f64::consts::TAU).collect();
     let ax = |n: usize, f: f64, p: f64| {
         Tensor::linspace(0.0, f * std::f64::consts::TAU, n as i64, (Kind::Float, Device::Cpu)) + p
     };
@@ -476,10 +476,6 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let mut vs = nn::VarStore::new(opts.device);
     let net = UNet3d::new(&vs.root(), &cfg)?;
     let model_dir = opts.out.join("model");
-    if !model_dir.join(unet_core::trainer::CHECKPOINT).exists() {
-        // A fresh run starts a fresh log; a resumed one appends to it.
-        let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
-    }
     let mut trainer = Trainer::new(
         &vs,
         TrainerConfig {
@@ -498,7 +494,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     trainer.resume(&mut vs)?;
     let t0 = Instant::now();
     trainer.run(&mut vs, |step| {
-        let mut rng = Lcg::new(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
+        let mut rng = Rng::new(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         for b in 0..opts.batch_size {
@@ -506,14 +502,14 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             let lim = [lim[0] - c, lim[1] - c, lim[2] - c];
             let centre = (b % 2 == 0 && !by_class.is_empty()).then(|| {
                 let pick = |n: usize, r: f64| ((r * n as f64) as usize).min(n - 1);
-                let voxels = &by_class[pick(by_class.len(), rng.next_f64())];
-                let i = pick(voxels.size()[0] as usize, rng.next_f64()) as i64;
+                let voxels = &by_class[pick(by_class.len(), rng.uniform())];
+                let i = pick(voxels.size()[0] as usize, rng.uniform()) as i64;
                 [0, 1, 2].map(|a| voxels.int64_value(&[i, a]))
             });
             for a in 0..3 {
                 let v = match centre {
                     Some(p) => p[a] - c as i64 / 2,
-                    None => (rng.next_f64() * (lim[a] + 1) as f64) as i64,
+                    None => (rng.uniform() * (lim[a] + 1) as f64) as i64,
                 };
                 o[a] = v.clamp(0, lim[a] as i64);
             }
@@ -522,7 +518,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             };
             let (mut xi, mut yi) = (cut(&img), cut(&labels_t));
             for axis in 0..2 {
-                if rng.next_f64() < 0.5 {
+                if rng.uniform() < 0.5 {
                     xi = xi.flip([axis]);
                     yi = yi.flip([axis]);
                 }
@@ -624,10 +620,10 @@ fn write_slices(
             }
         }
     }
-    let tmp = path.with_extension("png.tmp");
-    out.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| Error3d::format(path, format!("cannot write PNG: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error3d::io(path, e))
+    let mut png = std::io::Cursor::new(Vec::new());
+    out.write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| Error3d::format(path, format!("cannot encode PNG: {e}")))?;
+    Ok(unet_core::checkpoint::write_atomic(path, &png.into_inner())?)
 }
 
 fn write_report(opts: &RunOptions, r: &RunResult) -> Result<()> {

@@ -23,7 +23,6 @@
 //!
 //! Used by `cargo xtask reproduce voxel-diffusion` and `cargo xtask reproduce 3dgaunet`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
@@ -325,6 +324,50 @@ pub fn baselines(
     Ok((mem, rnd))
 }
 
+/// A generator's samples scored beside both baselines, with their artefacts written.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The generator's samples.
+    pub model: ShapeMetrics,
+    /// The training shapes taken as samples.
+    pub memoriser: ShapeMetrics,
+    /// Random blobs at the training occupancy.
+    pub random: ShapeMetrics,
+    /// The PLY files written (`<out>/samples/`).
+    pub ply_files: Vec<PathBuf>,
+}
+
+/// Scores generated samples `[N, 1, R, R, R]` in [-1, 1] against the reference set next to the
+/// memoriser and random baselines (seeded), writes the first 8 as PLY meshes and the sample
+/// grid `samples.png` into `out`.
+pub fn score_samples(
+    data: &ShapeData,
+    generated: &Tensor,
+    out: &Path,
+    seed: u64,
+) -> Result<Scored> {
+    let soft = from_tensor(generated)?;
+    let binary: Vec<_> = soft.iter().map(binarise).collect();
+    let ev = Evaluator::new(data);
+    let model = ev.evaluate(&binary)?;
+    let (memoriser, random) = baselines(data, &ev, binary.len(), seed)?;
+    let ply_files = write_sample_plys(&out.join("samples"), &soft, 8)?;
+    write_sample_grid(&out.join("samples.png"), &binary, &data.train)?;
+    Ok(Scored { model, memoriser, random, ply_files })
+}
+
+/// The report's Markdown list of PLY files (links relative to the report).
+pub fn ply_list(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|p| {
+            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            format!("- [`samples/{name}`](samples/{name})")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Writes the marching-cubes meshes (iso 0.5) of the first `n` occupancy volumes as binary PLY
 /// files `dir/sample_XX.ply`; returns their paths.
 pub fn write_sample_plys(dir: &Path, samples: &[Volume<f32>], n: usize) -> Result<Vec<PathBuf>> {
@@ -407,40 +450,17 @@ pub fn render_grid(groups: &[&[Volume<u8>]], cols: usize, scale: usize) -> (usiz
     (sw, sh, big)
 }
 
-/// Encodes an 8-bit greyscale image as PNG (zlib through `flate2`, no filtering).
+/// Encodes an 8-bit greyscale image as PNG (through the `image` crate).
 pub fn png_gray_bytes(width: usize, height: usize, grey: &[u8]) -> Result<Vec<u8>> {
-    if width == 0 || height == 0 || grey.len() != width * height {
-        return Err(Error3d::invalid(format!(
-            "png: {} bytes do not fill {width}×{height}",
-            grey.len()
-        )));
-    }
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut crc = flate2::Crc::new();
-        crc.update(kind);
-        crc.update(data);
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        out.extend_from_slice(&crc.sum().to_be_bytes());
-    }
-    let mut raw = Vec::with_capacity((width + 1) * height);
-    for row in grey.chunks(width) {
-        raw.push(0);
-        raw.extend_from_slice(row);
-    }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&raw).map_err(|e| Error3d::invalid(format!("png: {e}")))?;
-    let idat = z.finish().map_err(|e| Error3d::invalid(format!("png: {e}")))?;
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&(width as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(height as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit, greyscale, deflate, no filter, no interlace
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &idat);
-    chunk(&mut out, b"IEND", &[]);
-    Ok(out)
+    let img = image::GrayImage::from_raw(width as u32, height as u32, grey.to_vec())
+        .filter(|_| width > 0 && height > 0)
+        .ok_or_else(|| {
+            Error3d::invalid(format!("png: {} bytes do not fill {width}×{height}", grey.len()))
+        })?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| Error3d::invalid(format!("png: {e}")))?;
+    Ok(out.into_inner())
 }
 
 /// Writes the sample grid: 16 generated shapes above 16 training shapes, 4 per row, each as

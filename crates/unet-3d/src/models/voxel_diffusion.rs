@@ -23,7 +23,7 @@ use unet_core::diffusion::{self, BetaSchedule, NoiseSchedule, Prediction, Sample
 
 use unet_core::parameter_count;
 use unet_core::report::{plot_lines, smooth, thousands, Series};
-use unet_core::trainer::{Trainer, TrainerConfig, CHECKPOINT};
+use unet_core::trainer::{Trainer, TrainerConfig};
 
 use super::shapes::{self, secs, ShapeData, ShapeMetrics};
 use crate::error::{Error3d, Result};
@@ -208,24 +208,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let mut vs = nn::VarStore::new(opts.device);
     let model = DiffusersUNet::new(&vs.root(), &cfg)?;
     let small_params = parameter_count(&vs);
-    if !out.join(CHECKPOINT).exists() {
-        let _ = std::fs::remove_file(out.join("metrics.jsonl"));
-    }
     let mut trainer = Trainer::new(
         &vs,
-        TrainerConfig {
-            lr: 1e-3,
-            total_steps: opts.steps,
-            warmup_steps: opts.steps / 20,
-            min_lr_ratio: 0.05,
-            grad_clip: Some(1.0),
-            ema_decay: Some(0.995),
-            checkpoint_every: 500,
-            seed: opts.seed,
-            out_dir: out.clone(),
-            progress: opts.progress,
-            ..TrainerConfig::default()
-        },
+        TrainerConfig::diffusion(1e-3, opts.steps, opts.seed, out.clone(), opts.progress),
     )?;
     trainer.resume(&mut vs)?;
     let first = trainer.step();
@@ -247,26 +232,19 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let t0 = Instant::now();
     let gen = generate(&model, &sched, n, opts.sample_steps, opts.device, opts.seed + 7)?;
     let sample_seconds = secs(t0);
-    let soft = shapes::from_tensor(&gen)?;
-    let binary: Vec<_> = soft.iter().map(shapes::binarise).collect();
-
-    let ev = shapes::Evaluator::new(&data);
-    let model_metrics = ev.evaluate(&binary)?;
-    let (memoriser, random) = shapes::baselines(&data, &ev, n, opts.seed + 11)?;
-    let ply_files = shapes::write_sample_plys(&out.join("samples"), &soft, 8)?;
-    shapes::write_sample_grid(&out.join("samples.png"), &binary, &data.train)?;
+    let scored = shapes::score_samples(&data, &gen, out, opts.seed + 11)?;
 
     let result = RunResult {
         full_params,
         small_params,
-        model: model_metrics,
-        memoriser,
-        random,
+        model: scored.model,
+        memoriser: scored.memoriser,
+        random: scored.random,
         losses,
         train_seconds,
         seconds_per_step,
         sample_seconds,
-        ply_files,
+        ply_files: scored.ply_files,
         shapes: (data.train.len(), data.reference.len()),
     };
     write_report(opts, &cfg, &data, &result)?;
@@ -297,14 +275,6 @@ fn write_report(
         ("nearest-training-shape memoriser", &r.memoriser),
         ("random blobs", &r.random),
     ]);
-    let plys: Vec<String> = r
-        .ply_files
-        .iter()
-        .map(|p| {
-            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            format!("- [`samples/{name}`](samples/{name})")
-        })
-        .collect();
     let last = r.losses.last().map(|l| l.1).unwrap_or(f64::NAN);
     let text = format!(
         r#"# voxel-diffusion: a 3D U-Net denoiser on voxel grids
@@ -367,7 +337,7 @@ Training {train:.1} s ({sps:.3} s/step, {device:?}); sampling {n} shapes {samp:.
         batch = opts.batch_size,
         ss = opts.sample_steps,
         metrics_md = shapes::metrics_markdown(data, n),
-        plys = plys.join("\n"),
+        plys = shapes::ply_list(&r.ply_files),
         train = r.train_seconds,
         sps = r.seconds_per_step,
         device = opts.device,

@@ -146,22 +146,7 @@ pub(crate) fn diffusion_trainer(
     progress: bool,
 ) -> Result<Trainer> {
     let _ = std::fs::remove_file(out_dir.join("metrics.jsonl"));
-    Ok(Trainer::new(
-        vs,
-        TrainerConfig {
-            lr: 2e-3,
-            total_steps: steps,
-            warmup_steps: steps / 20,
-            min_lr_ratio: 0.05,
-            grad_clip: Some(1.0),
-            ema_decay: Some(0.995),
-            checkpoint_every: 500,
-            seed,
-            out_dir,
-            progress,
-            ..TrainerConfig::default()
-        },
-    )?)
+    Ok(Trainer::new(vs, TrainerConfig::diffusion(2e-3, steps, seed, out_dir, progress))?)
 }
 
 fn train_variant(

@@ -129,8 +129,8 @@ pub fn write_keypoint_grid(
             mark(p[b], p[b + 1], [220, 20, 20], true);
         }
     }
-    let tmp = path.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| PoseError::format(path, None, format!("cannot write PNG: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| PoseError::io(path, e))
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| PoseError::format(path, None, format!("cannot encode PNG: {e}")))?;
+    Ok(unet_core::checkpoint::write_atomic(path, &png.into_inner())?)
 }

@@ -22,6 +22,8 @@ use unet_core::parameter_count;
 use unet_core::report::{markdown_table, plot_lines, smooth, thousands, Series};
 use unet_core::trainer::{Trainer, TrainerConfig};
 
+use unet_core::rng::Rng;
+
 use crate::data::MotionSet;
 use crate::metrics::{mpjpe, pa_mpjpe, pck};
 use crate::render::{keypoint_image, Camera};
@@ -82,26 +84,6 @@ impl Default for RunOptions {
 /// Yaw range (degrees) never seen in training.
 pub const HELD_OUT_YAW: (f64, f64) = (120.0, 165.0);
 
-/// A small deterministic generator (PCG-style LCG) so batches depend only on the seed.
-#[derive(Debug, Clone)]
-pub struct Lcg(u64);
-
-impl Lcg {
-    /// Seeded.
-    pub fn new(seed: u64) -> Self {
-        Lcg(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
-    }
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [lo, hi).
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next_f64()
-    }
-}
-
 /// Poses split by time within each clip.
 pub struct PosePool {
     /// Training poses (first 80 % of every clip).
@@ -152,27 +134,27 @@ pub fn render_sample(
     pose: &Pose,
     views: Views,
     size: u32,
-    rng: &mut Lcg,
+    rng: &mut Rng,
 ) -> Result<Sample> {
     let pts = skel.forward(pose)?;
     let yaw = match views {
         Views::Train => {
             let width = 360.0 - (HELD_OUT_YAW.1 - HELD_OUT_YAW.0);
-            let y = rng.range(0.0, width);
+            let y = rng.range_f64(0.0, width);
             if y < HELD_OUT_YAW.0 {
                 y
             } else {
                 y + (HELD_OUT_YAW.1 - HELD_OUT_YAW.0)
             }
         }
-        Views::HeldOut => rng.range(HELD_OUT_YAW.0, HELD_OUT_YAW.1),
+        Views::HeldOut => rng.range_f64(HELD_OUT_YAW.0, HELD_OUT_YAW.1),
     };
-    let pitch = rng.range(-5.0, 30.0);
+    let pitch = rng.range_f64(-5.0, 30.0);
     let target = pts[0];
     let cam = Camera {
         yaw: yaw.to_radians(),
         pitch: pitch.to_radians(),
-        distance: rng.range(3.5, 6.0),
+        distance: rng.range_f64(3.5, 6.0),
         focal: 1.6,
         target,
     };
@@ -223,12 +205,12 @@ pub fn batch(
     views: Views,
     n: usize,
     size: i64,
-    rng: &mut Lcg,
+    rng: &mut Rng,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let mut imgs = Vec::with_capacity(n * 3 * (size * size) as usize);
     let mut joints = Vec::with_capacity(n * skel.len() * 2);
     for _ in 0..n {
-        let k = ((rng.next_f64() * poses.len() as f64) as usize).min(poses.len() - 1);
+        let k = ((rng.uniform() * poses.len() as f64) as usize).min(poses.len() - 1);
         let s = render_sample(skel, &poses[k], views, size as u32, rng)?;
         imgs.extend(s.image.iter().map(|v| v * 2.0 - 1.0));
         joints.extend(s.joints.iter().flat_map(|j| [j[0] as f32, j[1] as f32]));
@@ -354,10 +336,6 @@ fn train(
     let model = HourglassUNet::new(&vs.root(), cfg)?;
     let params = parameter_count(&vs);
     let model_dir = opts.out.join(name);
-    if !model_dir.join(unet_core::trainer::CHECKPOINT).exists() {
-        // A fresh run starts a fresh log; a resumed one appends to it.
-        let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
-    }
     let mut trainer = Trainer::new(
         &vs,
         TrainerConfig {
@@ -376,7 +354,7 @@ fn train(
     trainer.resume(&mut vs)?;
     let t0 = Instant::now();
     trainer.run(&mut vs, |step| {
-        let mut rng = Lcg::new(opts.seed ^ (step as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
+        let mut rng = Rng::new(opts.seed ^ (step as u64).wrapping_mul(0x5851_F42D_4C95_7F2D));
         let (x, target, _) =
             batch(skel, &pool.train, Views::Train, opts.batch_size as usize, opts.size, &mut rng)
                 .map_err(|e| unet_core::Error::config("training batch", step, e.to_string()))?;
@@ -435,7 +413,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         if opts.ablation { Some(train(opts, &plain_cfg, &skel, &pool, "plain")?) } else { None };
 
     // The mean training pose in crop coordinates.
-    let mut rng = Lcg::new(opts.seed + 99);
+    let mut rng = Rng::new(opts.seed + 99);
     let (_, _, kp_train) = batch(&skel, &pool.train, Views::Train, 1000, opts.size, &mut rng)?;
     let mean_pose = kp_train.mean_dim([0i64].as_slice(), true, Kind::Float);
 
@@ -445,7 +423,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         ("held-out frames, training views", Views::Train, 1u64),
         ("held-out frames, held-out views", Views::HeldOut, 2u64),
     ] {
-        let mut rng = Lcg::new(opts.seed * 31 + seed);
+        let mut rng = Rng::new(opts.seed * 31 + seed);
         let (x, _, gt) = batch(&skel, &pool.test, views, opts.test_images, opts.size, &mut rng)?;
         let pred = predict(&model, &x, opts.device)?;
         let baseline = mean_pose.expand_as(&gt);

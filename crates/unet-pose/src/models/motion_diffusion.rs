@@ -294,25 +294,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let params = parameter_count(&vs);
     let sched = NoiseSchedule::new(BetaSchedule::cosine(), 1000)?;
     let model_dir = opts.out.join("model");
-    if !model_dir.join(unet_core::trainer::CHECKPOINT).exists() {
-        // A fresh run starts a fresh log; a resumed one appends to it.
-        let _ = std::fs::remove_file(model_dir.join("metrics.jsonl"));
-    }
     let mut trainer = Trainer::new(
         &vs,
-        TrainerConfig {
-            lr: 1e-3,
-            total_steps: opts.steps,
-            warmup_steps: opts.steps / 20,
-            min_lr_ratio: 0.05,
-            grad_clip: Some(1.0),
-            ema_decay: Some(0.995),
-            checkpoint_every: 500,
-            seed: opts.seed,
-            out_dir: model_dir.clone(),
-            progress: opts.progress,
-            ..TrainerConfig::default()
-        },
+        TrainerConfig::diffusion(1e-3, opts.steps, opts.seed, model_dir.clone(), opts.progress),
     )?;
     trainer.resume(&mut vs)?;
     write_stats(opts, &data, &set)?;
