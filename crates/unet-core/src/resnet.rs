@@ -42,8 +42,15 @@ pub struct ResnetBlockConfig {
     pub output_scale_factor: f64,
     /// Kernel size. Default 3.
     pub kernel_size: i64,
-    /// Dense, separable, (2+1)D or dilated convolutions. Default dense.
+    /// Dense, separable, (2+1)D, per-frame or dilated convolutions. Default dense. A per-frame
+    /// block also normalises every frame on its own, so frames never interact.
     pub conv: ConvKind,
+    /// Parameter-free temporal shift (Lin 2019 TSM; An 2023 Latent-Shift) of the residual
+    /// branch before each convolution: `Some(d)` moves `C/d` channels one step back along the
+    /// first spatial axis (time in `[N, C, T, H, W]`) and `C/d` one step forward, zero-filled.
+    /// Default `None`.
+    #[serde(default)]
+    pub temporal_shift: Option<i64>,
 }
 
 impl Default for ResnetBlockConfig {
@@ -58,6 +65,7 @@ impl Default for ResnetBlockConfig {
             output_scale_factor: 1.0,
             kernel_size: 3,
             conv: ConvKind::Full,
+            temporal_shift: None,
         }
     }
 }
@@ -95,6 +103,18 @@ impl ResnetBlock {
                 "must be finite and non-zero",
             ));
         }
+        if let Some(d) = cfg.temporal_shift {
+            if dims < 2 || d < 2 || 2 * (cin.min(cout) / d) == 0 {
+                return Err(Error::config(
+                    "temporal_shift",
+                    d,
+                    format!(
+                        "needs dims >= 2 and 2 <= d with at least one channel shifted each way \
+                         ({cin} → {cout} channels, {dims} axes)"
+                    ),
+                ));
+            }
+        }
         let k = cfg.kernel_size;
         let time_emb_proj = match cfg.temb_channels {
             Some(t) if t > 0 => {
@@ -123,13 +143,29 @@ impl ResnetBlock {
         })
     }
 
+    /// A per-frame block normalises every frame on its own (an image block run on frames).
+    fn norm(&self, n: &NormLayer, x: &Tensor, train: bool) -> Result<Tensor> {
+        if self.cfg.conv == ConvKind::PerFrame {
+            n.forward_per_frame(x, train)
+        } else {
+            n.forward_t(x, train)
+        }
+    }
+
+    fn shift(&self, h: Tensor) -> Result<Tensor> {
+        match self.cfg.temporal_shift {
+            Some(d) => temporal_shift(&h, d),
+            None => Ok(h),
+        }
+    }
+
     /// # Shapes
     /// - `xs`: `[N, cin, *S]`; `temb`: `[N, temb_channels]` when the block has an embedding.
     /// - returns `[N, cout, *S]`.
     pub fn forward_t(&self, xs: &Tensor, temb: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let act = |t: &Tensor| self.cfg.act.forward(t);
-        let h = act(&self.norm1.forward_t(xs, train)?);
-        let mut h = self.conv1.forward(&h)?; // [N, cout, *S]
+        let h = act(&self.norm(&self.norm1, xs, train)?);
+        let mut h = self.conv1.forward(&self.shift(h)?)?; // [N, cout, *S]
         let emb = match (&self.time_emb_proj, temb) {
             (Some(proj), Some(t)) => {
                 let mut e = proj.forward(&act(t)); // [N, cout or 2·cout]
@@ -148,16 +184,16 @@ impl ResnetBlock {
         };
         match (self.cfg.injection, emb) {
             (EmbeddingInjection::Add, Some(e)) => {
-                h = self.norm2.forward_t(&(h + e), train)?;
+                h = self.norm(&self.norm2, &(h + e), train)?;
             }
             (EmbeddingInjection::ScaleShift, Some(e)) => {
                 let parts = e.f_chunk(2, 1)?;
-                h = self.norm2.forward_t(&h, train)? * (&parts[0] + 1.0) + &parts[1];
+                h = self.norm(&self.norm2, &h, train)? * (&parts[0] + 1.0) + &parts[1];
             }
-            (_, None) => h = self.norm2.forward_t(&h, train)?,
+            (_, None) => h = self.norm(&self.norm2, &h, train)?,
         }
         let h = act(&h).dropout(self.cfg.dropout, train);
-        let h = self.conv2.forward(&h)?;
+        let h = self.conv2.forward(&self.shift(h)?)?;
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(xs)?,
             None => xs.shallow_clone(),
@@ -169,4 +205,29 @@ impl ResnetBlock {
             out / self.cfg.output_scale_factor
         })
     }
+}
+
+/// Temporal shift (Lin et al. 2019): of `[N, C, T, *S]`, channels `[0, C/d)` take the value of
+/// the next step (`out[t] = x[t+1]`), channels `[C/d, 2C/d)` the previous one
+/// (`out[t] = x[t-1]`), zero beyond the ends; the rest are unchanged. No parameters.
+pub fn temporal_shift(x: &Tensor, fold_div: i64) -> Result<Tensor> {
+    let size = x.size();
+    if size.len() < 4 || fold_div < 2 {
+        return Err(Error::InputShape {
+            shape: size,
+            expected: format!("[N, C, T, *S] and fold_div >= 2 (got {fold_div})"),
+        });
+    }
+    let (c, t) = (size[1], size[2]);
+    let fold = c / fold_div;
+    if fold == 0 || t < 2 {
+        return Ok(x.shallow_clone());
+    }
+    let back = x.narrow(1, 0, fold); // takes x[t+1]
+    let fwd = x.narrow(1, fold, fold); // takes x[t-1]
+    let rest = x.narrow(1, 2 * fold, c - 2 * fold);
+    let zero = |src: &Tensor| src.narrow(2, 0, 1).zeros_like();
+    let back = Tensor::f_cat(&[&back.narrow(2, 1, t - 1), &zero(&back)], 2)?;
+    let fwd = Tensor::f_cat(&[&zero(&fwd), &fwd.narrow(2, 0, t - 1)], 2)?;
+    Ok(Tensor::f_cat(&[&back, &fwd, &rest], 1)?)
 }

@@ -130,6 +130,24 @@ impl TrainerConfig {
 /// Name of the checkpoint file in `out_dir`.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
+/// The weights to use from a trainer checkpoint, by state-dict name: the EMA copy when the
+/// checkpoint has one, else the trained weights (`ema.` / `model.` prefixes stripped).
+pub fn inference_weights(ck: &checkpoint::Checkpoint) -> BTreeMap<String, Tensor> {
+    let prefix = if ck.tensors.keys().any(|k| k.starts_with("ema.")) { "ema." } else { "model." };
+    ck.tensors
+        .iter()
+        .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.shallow_clone())))
+        .collect()
+}
+
+/// Loads the inference weights of the trainer checkpoint `path` ([`inference_weights`]) into
+/// `vs`, strictly (every variable present with its shape, nothing left over).
+pub fn load_inference_weights(vs: &mut VarStore, path: &std::path::Path) -> Result<()> {
+    let ck = checkpoint::read(path)?;
+    checkpoint::assign_strict(vs, &inference_weights(&ck), path, false)?;
+    Ok(())
+}
+
 /// Drives optimisation of the trainable variables of one `VarStore`. For GANs, use one trainer
 /// per network (separate optimisers) and alternate with [`crate::gan::phase`].
 #[derive(Debug)]

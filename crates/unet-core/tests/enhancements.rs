@@ -352,3 +352,130 @@ fn unsupported_or_broken_diffusers_configs_are_errors() {
     let e = unet_core::diffusers::folder::load(dir.path(), Device::Cpu).unwrap_err();
     assert!(e.to_string().contains("config.json"), "{e}");
 }
+
+#[test]
+fn per_frame_conv_does_not_mix_frames() {
+    tch::manual_seed(3);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let conv = SpatialConv::new(vs.root(), 3, 2, 4, 3, ConvKind::PerFrame, true).unwrap();
+    // Same parameters as a 2D 3×3 conv: 4·2·9 + 4.
+    assert_eq!(unet_core::parameter_count(&vs), 4 * 2 * 9 + 4);
+    let x = randn(&[1, 2, 5, 6, 6]);
+    let y = conv.forward(&x).unwrap();
+    assert_eq!(y.size(), vec![1, 4, 5, 6, 6]);
+    // Changing frame 2 changes frame 2 of the output only.
+    let x2 = x.copy();
+    let _ = x2
+        .narrow(2, 2, 1)
+        .f_add_(&Tensor::ones([1, 2, 1, 6, 6], (Kind::Float, Device::Cpu)))
+        .unwrap();
+    let d = (conv.forward(&x2).unwrap() - &y).abs().sum_dim_intlist(
+        [0, 1, 3, 4].as_slice(),
+        false,
+        Kind::Float,
+    );
+    let d: Vec<f32> = Vec::try_from(d).unwrap();
+    assert!(d[2] > 0.0);
+    for (t, v) in d.iter().enumerate() {
+        if t != 2 {
+            assert_eq!(*v, 0.0, "frame {t} changed");
+        }
+    }
+    assert!(SpatialConv::new(vs.root(), 1, 2, 4, 3, ConvKind::PerFrame, true).is_err());
+}
+
+#[test]
+fn temporal_shift_moves_channels_in_time() {
+    use unet_core::resnet::temporal_shift;
+    // x[c, t] = 10·c + t, C = 8, T = 4, fold 1/4: channels 0-1 from t+1, 2-3 from t-1.
+    let x = Tensor::from_slice(&(0..32).map(|i| (10 * (i / 4) + i % 4) as f32).collect::<Vec<_>>())
+        .view([1, 8, 4, 1, 1]);
+    let y = temporal_shift(&x, 4).unwrap();
+    let v: Vec<f32> = Vec::try_from(y.flatten(0, -1)).unwrap();
+    let at = |c: usize, t: usize| v[c * 4 + t];
+    assert_eq!([at(0, 0), at(0, 1), at(0, 2), at(0, 3)], [1.0, 2.0, 3.0, 0.0]);
+    assert_eq!([at(3, 0), at(3, 1), at(3, 2), at(3, 3)], [0.0, 30.0, 31.0, 32.0]);
+    assert_eq!([at(5, 0), at(5, 3)], [50.0, 53.0]);
+    assert!(temporal_shift(&randn(&[2, 8]), 4).is_err());
+    // In a residual block: no parameters added, and frames now interact.
+    let mut counts = Vec::new();
+    let mut outs = Vec::new();
+    for shift in [None, Some(8)] {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = ResnetBlockConfig {
+            norm: Norm::Group { groups: 4 },
+            conv: ConvKind::PerFrame,
+            temporal_shift: shift,
+            ..Default::default()
+        };
+        let block = ResnetBlock::new(vs.root(), 3, 16, 16, &cfg).unwrap();
+        counts.push(unet_core::parameter_count(&vs));
+        tch::manual_seed(6);
+        let x = randn(&[1, 16, 4, 5, 5]);
+        let x2 = x.copy();
+        let _ = x2.narrow(2, 0, 1).f_add_(&randn(&[1, 16, 1, 5, 5])).unwrap(); // not a rescaling: GroupNorm would undo that
+        let d = (block.forward_t(&x2, None, false).unwrap()
+            - block.forward_t(&x, None, false).unwrap())
+        .abs()
+        .narrow(2, 1, 1)
+        .sum(Kind::Float)
+        .double_value(&[]);
+        outs.push(d);
+    }
+    assert_eq!(counts[0], counts[1], "the shift adds no parameters");
+    assert_eq!(outs[0], 0.0, "per-frame block: frame 1 ignores frame 0");
+    assert!(outs[1] > 1e-3, "shifted block: frame 1 sees frame 0");
+    let bad = ResnetBlockConfig { temporal_shift: Some(64), ..Default::default() };
+    let vs = nn::VarStore::new(Device::Cpu);
+    assert!(ResnetBlock::new(
+        vs.root(),
+        3,
+        32,
+        32,
+        &ResnetBlockConfig { norm: Norm::Group { groups: 4 }, ..bad }
+    )
+    .is_err());
+}
+
+#[test]
+fn folded_3d_convolutions_equal_libtorch_conv3d() {
+    use unet_core::layers::{ConvGeometry, ConvNd};
+    tch::manual_seed(11);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let geo = |k: [i64; 3], st: [i64; 3], p: [i64; 3], d: [i64; 3], groups: i64| ConvGeometry {
+        kernel: k.to_vec(),
+        stride: st.to_vec(),
+        padding: p.to_vec(),
+        dilation: d.to_vec(),
+        groups,
+        bias: true,
+        transposed: false,
+    };
+    let cases = [
+        geo([1, 3, 3], [1, 1, 1], [0, 1, 1], [1, 1, 1], 1), // per-frame
+        geo([1, 3, 3], [1, 2, 2], [0, 1, 1], [1, 1, 1], 2), // per-frame, strided, grouped
+        geo([1, 3, 3], [1, 1, 1], [0, 2, 2], [1, 2, 2], 1), // per-frame, dilated
+        geo([3, 1, 1], [1, 1, 1], [1, 0, 0], [1, 1, 1], 1), // temporal
+        geo([3, 1, 1], [2, 1, 1], [1, 0, 0], [2, 1, 1], 2), // temporal, strided, dilated
+    ];
+    let x = randn(&[2, 4, 6, 7, 9]);
+    for (i, g) in cases.into_iter().enumerate() {
+        let conv = ConvNd::with_geometry(vs.root() / i, 3, 4, 6, g.clone()).unwrap();
+        let fast = conv.forward(&x).unwrap();
+        let reference = x
+            .f_convolution(
+                &conv.weight,
+                conv.bias.as_ref(),
+                g.stride.as_slice(),
+                g.padding.as_slice(),
+                g.dilation.as_slice(),
+                false,
+                [0i64, 0, 0].as_slice(),
+                g.groups,
+            )
+            .unwrap();
+        assert_eq!(fast.size(), reference.size(), "case {i}");
+        assert!(max_abs(&(fast - reference)) < 1e-5, "case {i}");
+    }
+}

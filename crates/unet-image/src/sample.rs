@@ -70,13 +70,7 @@ fn metadata_config<T: serde::de::DeserializeOwned>(
 /// Loads the small ddpm U-Net from a trainer checkpoint (EMA weights when present).
 pub fn load_ddpm(path: &Path, device: Device) -> Result<(nn::VarStore, DiffusersUNet)> {
     let ck = unet_core::checkpoint::read(path)?;
-    let prefer_ema = ck.tensors.keys().any(|k| k.starts_with("ema."));
-    let prefix = if prefer_ema { "ema." } else { "model." };
-    let weights: std::collections::BTreeMap<String, Tensor> = ck
-        .tensors
-        .iter()
-        .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.shallow_clone())))
-        .collect();
+    let weights = unet_core::trainer::inference_weights(&ck);
     let base = weights
         .get("conv_in.weight")
         .map(|w| w.size()[0])

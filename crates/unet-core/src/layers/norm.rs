@@ -169,6 +169,27 @@ impl NormLayer {
         })
     }
 
+    /// Normalises every frame of `xs` (`[N, C, T, *spatial]`) on its own, as an image model's
+    /// norm does when it runs on the frames of a clip: the first spatial axis is folded into
+    /// the batch, so group or instance statistics never mix frames.
+    pub fn forward_per_frame(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let s = xs.size();
+        if s.len() < 4 {
+            return Err(Error::InputShape {
+                shape: s,
+                expected: "[N, C, T, *spatial] with at least 2 spatial axes".into(),
+            });
+        }
+        let mut folded = vec![s[0] * s[2], s[1]];
+        folded.extend_from_slice(&s[3..]);
+        let mut perm: Vec<i64> = vec![0, 2, 1];
+        perm.extend(3..s.len() as i64);
+        let y = self.forward_t(&xs.permute(&perm).f_reshape(&folded)?, train)?;
+        let mut unfolded = vec![s[0], s[2], s[1]];
+        unfolded.extend_from_slice(&s[3..]);
+        Ok(y.f_reshape(&unfolded)?.permute(&perm))
+    }
+
     /// Normalises `xs` (`[N, C, *spatial]`); `train` selects batch statistics for batch norm.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Ok(match self {

@@ -2,12 +2,10 @@
 //! `checkpoint.safetensors` (the trainer's, with EMA weights) and `motion_stats.json` (classes,
 //! normalisation, rate and window length), both written by the reproduction.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use tch::{nn, Device, Tensor};
-use unet_core::checkpoint;
 use unet_core::diffusers::DiffusersUNet;
 use unet_core::diffusion::{BetaSchedule, NoiseSchedule};
 
@@ -70,18 +68,7 @@ impl MotionGenerator {
         let mut vs = nn::VarStore::new(device);
         let unet = DiffusersUNet::new(&vs.root(), &cfg)?;
         let ck_path = dir.join(unet_core::trainer::CHECKPOINT);
-        let ck = checkpoint::read(&ck_path)?;
-        let pick = |prefix: &str| -> BTreeMap<String, Tensor> {
-            ck.tensors
-                .iter()
-                .filter_map(|(k, t)| {
-                    k.strip_prefix(prefix).map(|n| (n.to_string(), t.shallow_clone()))
-                })
-                .collect()
-        };
-        let ema = pick("ema.");
-        let weights = if ema.is_empty() { pick("model.") } else { ema };
-        checkpoint::assign_strict(&mut vs, &weights, &ck_path, false)?;
+        unet_core::trainer::load_inference_weights(&mut vs, &ck_path)?;
         let sched = NoiseSchedule::new(BetaSchedule::cosine(), 1000)?;
         Ok(Self { unet, _vs: vs, stats, layout, sched, device })
     }
