@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Tensor};
 
+use crate::embeddings::{timestep_embedding, SinusoidalConfig};
 use crate::layers::{check_dims, ConvNd, ConvOptions, Norm, NormLayer};
 use crate::{Error, Result};
 
@@ -378,6 +379,7 @@ pub struct AxisAttention {
     attn: Attention,
     axis: usize,
     causal: bool,
+    positions: bool,
 }
 
 impl AxisAttention {
@@ -406,7 +408,16 @@ impl AxisAttention {
             )?,
             axis,
             causal,
+            positions: false,
         })
+    }
+
+    /// Adds a fixed sinusoidal encoding of the position along the axis to the normalised tokens
+    /// before attention (as the temporal transformers of AnimateDiff and VideoLDM do), so that
+    /// the layer can tell the order of frames apart. No parameters.
+    pub fn with_positions(mut self) -> Self {
+        self.positions = true;
+        self
     }
 
     /// `[B, C, *S]` → `[B, C, *S]`, mixing positions only along the chosen axis.
@@ -424,7 +435,13 @@ impl AxisAttention {
         let seq = size[a as usize];
         let c = size[1];
         let tokens = moved.f_reshape([-1, seq, c])?; // [B·others, S_a, C]
-        let out = self.attn.attend(&self.norm.forward(&tokens), None, None, self.causal)? + &tokens;
+        let mut normed = self.norm.forward(&tokens);
+        if self.positions {
+            let idx = Tensor::f_arange(seq, (tch::Kind::Float, x.device()))?;
+            let pe = timestep_embedding(&idx, &SinusoidalConfig::new(c))?.to_kind(x.kind()); // [S, C]
+            normed = normed.f_add(&pe.unsqueeze(0))?;
+        }
+        let out = self.attn.attend(&normed, None, None, self.causal)? + &tokens;
         let out = out.f_reshape(&msize)?;
         // Inverse permutation.
         let mut inv = vec![0i64; perm.len()];

@@ -104,12 +104,12 @@ impl ResnetBlock {
             ));
         }
         if let Some(d) = cfg.temporal_shift {
-            if dims < 2 || d < 2 || 2 * (cin.min(cout) / d) == 0 {
+            if dims < 3 || d < 2 || 2 * (cin.min(cout) / d) == 0 {
                 return Err(Error::config(
                     "temporal_shift",
                     d,
                     format!(
-                        "needs dims >= 2 and 2 <= d with at least one channel shifted each way \
+                        "needs dims >= 3 (time and two more axes) and 2 <= d with at least one channel shifted each way \
                          ({cin} → {cout} channels, {dims} axes)"
                     ),
                 ));

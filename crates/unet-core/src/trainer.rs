@@ -130,14 +130,19 @@ impl TrainerConfig {
 /// Name of the checkpoint file in `out_dir`.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
-/// The weights to use from a trainer checkpoint, by state-dict name: the EMA copy when the
-/// checkpoint has one, else the trained weights (`ema.` / `model.` prefixes stripped).
+/// The weights to use from a trainer checkpoint, by state-dict name: the trained variables
+/// (`model.`), each replaced by its EMA copy (`ema.`) where the checkpoint has one. The EMA
+/// covers trainable parameters only, so buffers (batch-norm statistics) come from `model.`.
 pub fn inference_weights(ck: &checkpoint::Checkpoint) -> BTreeMap<String, Tensor> {
-    let prefix = if ck.tensors.keys().any(|k| k.starts_with("ema.")) { "ema." } else { "model." };
-    ck.tensors
-        .iter()
-        .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.shallow_clone())))
-        .collect()
+    let strip = |prefix: &'static str| -> BTreeMap<String, Tensor> {
+        ck.tensors
+            .iter()
+            .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.shallow_clone())))
+            .collect()
+    };
+    let mut w = strip("model.");
+    w.extend(strip("ema."));
+    w
 }
 
 /// Loads the inference weights of the trainer checkpoint `path` ([`inference_weights`]) into

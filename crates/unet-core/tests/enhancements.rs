@@ -459,10 +459,13 @@ fn folded_3d_convolutions_equal_libtorch_conv3d() {
         geo([3, 1, 1], [1, 1, 1], [1, 0, 0], [1, 1, 1], 1), // temporal
         geo([3, 1, 1], [2, 1, 1], [1, 0, 0], [2, 1, 1], 2), // temporal, strided, dilated
     ];
+    // Contiguous and permuted (non-contiguous) inputs, as a (2+1)D block feeds them.
     let x = randn(&[2, 4, 6, 7, 9]);
-    for (i, g) in cases.into_iter().enumerate() {
-        let conv = ConvNd::with_geometry(vs.root() / i, 3, 4, 6, g.clone()).unwrap();
-        let fast = conv.forward(&x).unwrap();
+    let xp = randn(&[2, 6, 4, 7, 9]).permute([0, 2, 1, 3, 4]);
+    for (k, (i, g)) in cases.into_iter().enumerate().flat_map(|c| [c.clone(), c]).enumerate() {
+        let x = if k % 2 == 0 { &x } else { &xp };
+        let conv = ConvNd::with_geometry(vs.root() / k, 3, 4, 6, g.clone()).unwrap();
+        let fast = conv.forward(x).unwrap();
         let reference = x
             .f_convolution(
                 &conv.weight,

@@ -7,10 +7,10 @@
 //!   `mean |(y_{t+1} − y_t) − (r_{t+1} − r_t)|`, in data units (0 for a perfectly consistent
 //!   output; a frame-independent method that errs differently in every frame scores high even
 //!   at a good per-frame PSNR);
-//! * for generated moving-item clips, where there is no paired reference: [`item_crops`]
+//! * for generated one-item moving clips, where there is no paired reference: [`item_crops`]
 //!   (each frame's item cropped and scaled to 28×28, so Fashion-MNIST features apply), the
 //!   per-frame **FD-FMNIST** of those crops, [`class_consistency`] (the share of clips whose
-//!   item keeps one predicted class in every frame) and [`motion_jerk`] (the mean size of the
+//!   item keeps one predicted class in every frame) and [`centroid_acceleration`] (the mean size of the
 //!   second difference of the item's centroid track: near 0 for constant-velocity motion,
 //!   large when the item jumps from frame to frame);
 //! * [`frame_difference`]: the mean absolute consecutive-frame difference (motion energy).
@@ -156,7 +156,7 @@ pub fn centroids(x: &Tensor) -> Result<Tensor> {
     if c != 1 {
         return Err(VideoError::invalid(format!("centroids: one-channel clips, got {c}")));
     }
-    let wgt = (x.to_kind(Kind::Double).view([n, t, h, w]) + 1.0).clamp_min(0.0);
+    let wgt = (x.to_kind(Kind::Double).reshape([n, t, h, w]) + 1.0).clamp_min(0.0);
     let total = wgt.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double).clamp_min(1e-9);
     let ys = Tensor::arange(h, (Kind::Double, x.device())).view([1, 1, h, 1]);
     let xs = Tensor::arange(w, (Kind::Double, x.device())).view([1, 1, 1, w]);
@@ -166,11 +166,11 @@ pub fn centroids(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Mean `‖c_{t+1} − 2c_t + c_{t−1}‖` of the centroid tracks, in pixels per frame².
-pub fn motion_jerk(x: &Tensor) -> Result<f64> {
+pub fn centroid_acceleration(x: &Tensor) -> Result<f64> {
     let c = centroids(x)?;
     let t = c.size()[1];
     if t < 3 {
-        return Err(VideoError::invalid("motion_jerk: needs at least 3 frames"));
+        return Err(VideoError::invalid("centroid_acceleration: needs at least 3 frames"));
     }
     let acc = c.narrow(1, 2, t - 2) - c.narrow(1, 1, t - 2) * 2.0 + c.narrow(1, 0, t - 2);
     Ok(acc
@@ -181,12 +181,11 @@ pub fn motion_jerk(x: &Tensor) -> Result<f64> {
         .double_value(&[]))
 }
 
-/// Mean of finite values (PSNR of identical frames is +∞ and is left out).
-pub fn mean_finite(v: &[f64]) -> f64 {
-    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if f.is_empty() {
-        f64::NAN
-    } else {
-        f.iter().sum::<f64>() / f.len() as f64
+/// Mean with +∞ (the PSNR of identical frames) counted as `cap`; a NaN anywhere gives NaN, so a
+/// broken frame is never silently left out.
+pub fn mean_capped(v: &[f64], cap: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
     }
+    v.iter().map(|&x| if x == f64::INFINITY { cap } else { x }).sum::<f64>() / v.len() as f64
 }

@@ -76,7 +76,7 @@ fn flicker_and_frame_difference() {
 }
 
 #[test]
-fn item_crops_centroids_and_jerk() {
+fn item_crops_centroids_and_acceleration() {
     let set = sample_set();
     let clips = generate(&set, 4, &MovingConfig::default(), 3).unwrap();
     let crops = metrics::item_crops(&clips.clips).unwrap();
@@ -86,15 +86,15 @@ fn item_crops_centroids_and_jerk() {
     let spread =
         (&c0 - c0.mean_dim(0, true, Kind::Float)).abs().mean(Kind::Float).double_value(&[]);
     assert!(spread < 0.15, "{spread}");
-    // Constant velocity away from the borders: jerk is the rounding of positions only.
+    // A still item has no acceleration.
     let cfg = MovingConfig { speed: (0.0, 0.0), ..Default::default() };
     let still = generate(&set, 4, &cfg, 3).unwrap();
-    assert!(metrics::motion_jerk(&still.clips).unwrap() < 1e-9);
-    let moving = metrics::motion_jerk(&clips.clips).unwrap();
+    assert!(metrics::centroid_acceleration(&still.clips).unwrap() < 1e-9);
+    let moving = metrics::centroid_acceleration(&clips.clips).unwrap();
     // Shuffling frames makes the track jump.
     let idx = Tensor::from_slice(&[0i64, 5, 2, 7, 1, 6, 3, 4]);
     let shuffled = clips.clips.index_select(2, &idx);
-    assert!(metrics::motion_jerk(&shuffled).unwrap() > 2.0 * moving.max(0.5));
+    assert!(metrics::centroid_acceleration(&shuffled).unwrap() > 2.0 * moving.max(0.5));
     let c = metrics::centroids(&still.clips).unwrap();
     assert_eq!(c.size(), vec![4, 8, 2]);
     assert!(

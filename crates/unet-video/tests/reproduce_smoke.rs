@@ -61,7 +61,8 @@ fn lumiere_and_latent_shift_smoke() {
         assert!(e.contains("video_model.json"), "{e}");
         // Resuming a finished run trains nothing more.
         let again = clip_diffusion::run(v, &clip_opts(&out)).unwrap();
-        assert_eq!(again.model.train_seconds, 0.0);
+        assert_eq!(again.model.losses, r.model.losses);
+        assert!(again.model.train_seconds > 0.0, "time from the log");
     }
     // A damaged checkpoint is a typed error naming the file.
     let folder = dir.path().join("lumiere").join("lumiere");

@@ -82,10 +82,14 @@ fn reflect(p: f64, span: f64) -> f64 {
     }
 }
 
-/// All `set` images resampled to `size`² in [0, 1]: `[n, size, size]`.
-fn shrink(set: &FashionMnist, size: i64) -> Result<Tensor> {
-    let n = set.len() as i64;
-    let v: Vec<u8> = set.images.iter().copied().collect();
+/// The images `idx` of `set` resampled to `size`² in [0, 1]: `[idx.len(), size, size]` (each
+/// image on its own, so the result does not depend on which others are drawn).
+fn shrink(set: &FashionMnist, idx: &[usize], size: i64) -> Result<Tensor> {
+    let n = idx.len() as i64;
+    let mut v: Vec<u8> = Vec::with_capacity(idx.len() * 784);
+    for &i in idx {
+        v.extend(set.images.index_axis(ndarray::Axis(0), i).iter().copied());
+    }
     let x = Tensor::from_slice(&v).view([n, 1, 28, 28]).to_kind(Kind::Float) / 255.0;
     let x = if size == 28 {
         x
@@ -95,7 +99,8 @@ fn shrink(set: &FashionMnist, size: i64) -> Result<Tensor> {
     Ok(x.clamp(0.0, 1.0).view([n, size, size]))
 }
 
-/// Generates `n` clips from `set` with `cfg`; clip `k` depends on `(seed, k)` only.
+/// Generates `n` clips from `set` with `cfg`; clip `k` depends on `(seed, k)` only. Only the
+/// drawn items are resampled, so a training batch costs its own size, not the set's.
 pub fn generate(
     set: &FashionMnist,
     n: usize,
@@ -106,33 +111,41 @@ pub fn generate(
     if set.is_empty() {
         return Err(VideoError::invalid("moving clips: empty source set"));
     }
-    let items = shrink(set, cfg.item_size)?;
     let s = cfg.item_size as usize;
     let c = cfg.canvas as usize;
     let t = cfg.frames as usize;
-    let item_px: Vec<f32> = Vec::<f32>::try_from(items.flatten(0, -1))?;
     let span = (c - s) as f64;
     let root = Rng::new(seed);
     let mut data = vec![0f32; n * t * c * c];
     let mut labels = Vec::with_capacity(n);
     let mut positions = Vec::with_capacity(n);
+    // Draw every clip's items and tracks, then resample just those items.
+    let mut all_tracks = Vec::with_capacity(n);
+    let mut drawn = Vec::with_capacity(n * cfg.items);
     for k in 0..n {
         let mut rng = root.fork(k as u64);
-        let mut clip_labels = Vec::new();
         let mut tracks = Vec::new();
         for _ in 0..cfg.items {
             let idx = rng.below(set.len() as u64) as usize;
             let (y0, x0) = (rng.range_f64(0.0, span), rng.range_f64(0.0, span));
             let angle = rng.range_f64(0.0, std::f64::consts::TAU);
             let speed = rng.range_f64(cfg.speed.0, cfg.speed.1.max(cfg.speed.0 + 1e-9));
-            clip_labels.push(set.labels[idx]);
-            tracks.push((idx, y0, x0, speed * angle.sin(), speed * angle.cos()));
+            tracks.push((drawn.len(), y0, x0, speed * angle.sin(), speed * angle.cos()));
+            drawn.push(idx);
         }
+        labels.push(
+            drawn[drawn.len() - cfg.items..].iter().map(|&i| set.labels[i]).collect::<Vec<u8>>(),
+        );
+        all_tracks.push(tracks);
+    }
+    let items = shrink(set, &drawn, cfg.item_size)?;
+    let item_px: Vec<f32> = Vec::<f32>::try_from(items.flatten(0, -1))?;
+    for (k, tracks) in all_tracks.iter().enumerate() {
         let mut clip_pos = Vec::with_capacity(t);
         for f in 0..t {
             let frame = &mut data[(k * t + f) * c * c..(k * t + f + 1) * c * c];
             let mut at = Vec::new();
-            for &(idx, y0, x0, vy, vx) in &tracks {
+            for &(idx, y0, x0, vy, vx) in tracks {
                 let y = reflect(y0 + vy * f as f64, span);
                 let x = reflect(x0 + vx * f as f64, span);
                 at.push((y, x));
@@ -147,7 +160,6 @@ pub fn generate(
             }
             clip_pos.push(at);
         }
-        labels.push(clip_labels);
         positions.push(clip_pos);
     }
     let clips =

@@ -2,7 +2,7 @@
 //! each measured against the frame-independent image U-Net trained the same way.
 //!
 //! * **lumiere** (Bar-Tal et al. 2024): the Space-Time U-Net — (2+1)D residual blocks, every
-//!   down-sampling in time as well as space (8 → 4 → 2 frames), temporal attention at the
+//!   down-sampling in time as well as space (8 → 4 → 2 frames by default), temporal attention at the
 //!   coarsest level; the denoiser sees the whole clip at once.
 //! * **latent-shift** (An et al. 2023): the image U-Net with the parameter-free temporal shift in
 //!   every residual block; its parameter count is the image U-Net's, exactly. The paper shifts
@@ -11,10 +11,10 @@
 //! * **image** (the baseline): the same U-Net with per-frame convolutions only; sampling a clip
 //!   gives independent frames.
 //!
-//! Recipe (all three): x₀-prediction, cosine schedule (T = 1000), AdamW 1e-3 with warm-up and
+//! Recipe (all three): x₀-prediction, cosine schedule (T = 1000), Adam 1e-3 with warm-up and
 //! cosine decay, EMA (the core [`Trainer`], resumable), a fresh batch of deterministic clips every
 //! step; DDIM sampling (50 steps, η = 0). Evaluation on clips from the Fashion-MNIST **test**
-//! split: per-frame FD-FMNIST of item crops, class consistency, motion jerk, frame difference.
+//! split: per-frame FD-FMNIST of item crops, class consistency, centroid acceleration, frame difference.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -151,6 +151,9 @@ pub struct ModelMeta {
     pub moving: MovingConfig,
     /// Frames per second of written clips.
     pub fps: f64,
+    /// Optimiser steps, batch size and seed of the run that trained it.
+    #[serde(default)]
+    pub run: Option<(usize, i64, u64)>,
 }
 
 /// Scores of a clip set against the real reference clips.
@@ -160,8 +163,8 @@ pub struct ClipScores {
     pub fd: f64,
     /// Share of clips whose item keeps one class in all frames.
     pub consistency: f64,
-    /// Mean centroid second difference (px / frame²).
-    pub jerk: f64,
+    /// Mean centroid acceleration, the second difference of its track (px / frame²).
+    pub acceleration: f64,
     /// Mean |x_{t+1} − x_t| (data range 2).
     pub frame_difference: f64,
 }
@@ -179,8 +182,10 @@ pub struct ModelResult {
     pub scores: ClipScores,
     /// `(step, loss)`.
     pub losses: Vec<(f64, f64)>,
-    /// Training seconds in this process (0 when loaded from the cache).
+    /// Training seconds (of the earlier run when restored from the cache).
     pub train_seconds: f64,
+    /// Restored from the cache of an identical earlier run.
+    pub restored: bool,
     /// Frames generated per second (DDIM, batch 16).
     pub frames_per_second: f64,
 }
@@ -291,7 +296,7 @@ pub fn score(clf: &FmnistClassifier, clips: &Tensor, reference: &Tensor) -> Resu
     Ok(ClipScores {
         fd: metrics::fd_fmnist_frames(clf, clips, reference)?,
         consistency: metrics::class_consistency(clf, clips)?,
-        jerk: metrics::motion_jerk(clips)?,
+        acceleration: metrics::centroid_acceleration(clips)?,
         frame_difference: metrics::frame_difference(clips)?,
     })
 }
@@ -302,6 +307,7 @@ struct Trained {
     params: i64,
     losses: Vec<(f64, f64)>,
     train_seconds: f64,
+    restored: bool,
 }
 
 /// Trains `variant` in `dir` (resuming), or, for the image baseline, restores it from the
@@ -315,13 +321,21 @@ fn train(
 ) -> Result<Trained> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let cfg = variant.small(opts.base)?;
-    let meta = ModelMeta { variant, config: cfg.clone(), moving: opts.moving.clone(), fps: FPS };
+    let meta = ModelMeta {
+        variant,
+        config: cfg.clone(),
+        moving: opts.moving.clone(),
+        fps: FPS,
+        run: Some((opts.steps, opts.batch_size, opts.seed)),
+    };
     let json = serde_json::to_string_pretty(&meta).unwrap_or_default();
-    checkpoint::write_atomic(&dir.join("video_model.json"), json.as_bytes())?;
     let ck = dir.join(CHECKPOINT);
     let log = dir.join("metrics.jsonl");
+    super::fresh_if_changed(dir, "video_model.json", &json, &[&ck, &log])?;
+    let mut restored = false;
     if let Some(key) = cache_key {
         if key.exists() && !ck.exists() {
+            restored = true;
             tracing::info!(from = %key.display(), "image baseline restored from the cache");
             std::fs::copy(key, &ck).map_err(io_err(&ck))?;
             let klog = key.with_extension("jsonl");
@@ -360,7 +374,13 @@ fn train(
             .map_err(|e| unet_core::Error::config("video U-Net", "forward", e.to_string()))?;
         diffusion::loss(&sched, PREDICTION, &pred, &x0, &noise, &t, None)
     })?;
-    let train_seconds = if trainer.step() > first { secs(t0) } else { 0.0 };
+    // A restored run reports the training time its log recorded.
+    let logged = || -> Option<f64> {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+        last.get("elapsed_s")?.as_f64()
+    };
+    let train_seconds = if trainer.step() > first { secs(t0) } else { logged().unwrap_or(0.0) };
     trainer.load_ema_into_model();
     if let Some(key) = cache_key {
         if !key.exists() {
@@ -373,7 +393,14 @@ fn train(
             }
         }
     }
-    Ok(Trained { unet, _vs: vs, params, losses: trainer.losses().to_vec(), train_seconds })
+    Ok(Trained {
+        unet,
+        _vs: vs,
+        params,
+        losses: trainer.losses().to_vec(),
+        train_seconds,
+        restored,
+    })
 }
 
 fn full_params(variant: Variant) -> Result<i64> {
@@ -394,6 +421,12 @@ pub fn run(variant: Variant, opts: &RunOptions) -> Result<RunResult> {
         ));
     }
     opts.moving.validate()?;
+    if opts.moving.items != 1 {
+        return Err(VideoError::invalid(format!(
+            "the clip metrics follow one item per clip; got items = {}",
+            opts.moving.items
+        )));
+    }
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let fm_dir = opts.data_cache.as_ref().map(|d| d.join("fashion-mnist"));
@@ -456,6 +489,7 @@ pub fn run(variant: Variant, opts: &RunOptions) -> Result<RunResult> {
             scores: score(&clf, &clips, &reference)?,
             losses: t.losses.clone(),
             train_seconds: t.train_seconds,
+            restored: t.restored,
             frames_per_second: (n as i64 * m.frames) as f64 / s.max(1e-9),
         });
     }
@@ -480,7 +514,7 @@ fn row(name: &str, s: &ClipScores, params: &str, fps: &str) -> Vec<String> {
         name.into(),
         format!("{:.2}", s.fd),
         format!("{:.3}", s.consistency),
-        format!("{:.3}", s.jerk),
+        format!("{:.3}", s.acceleration),
         format!("{:.4}", s.frame_difference),
         params.into(),
         fps.into(),
@@ -511,7 +545,7 @@ fn write_report(
             "clips",
             "per-frame FD-FMNIST ↓",
             "class consistency ↑",
-            "motion jerk px/frame² ↓",
+            "centroid acceleration px/frame² ↓",
             "frame difference",
             "parameters",
             "frames/s",
@@ -534,11 +568,11 @@ fn write_report(
     );
     let m = &opts.moving;
     let design = match variant {
-        Variant::Lumiere => "the Space-Time U-Net of Lumiere (Bar-Tal et al. 2024): (2+1)D residual blocks (a 1×3×3 spatial then a 3×1×1 temporal convolution, the core's `ConvKind::Factorised`), every down-sampling halving frames as well as height and width (8 → 4 → 2 frames), temporal self-attention at the coarsest level and in the mid block, the whole clip denoised in one pass",
+        Variant::Lumiere => "the Space-Time U-Net of Lumiere (Bar-Tal et al. 2024): (2+1)D residual blocks (a 1×3×3 spatial then a 3×1×1 temporal convolution, the core's `ConvKind::Factorised`), every down-sampling halving frames as well as height and width (a stride-2 step over frames after the 3-tap temporal convolutions), temporal self-attention with a sinusoidal frame-index encoding at the coarsest level and in the mid block, the whole clip denoised in one pass",
         _ => "Latent-Shift (An et al. 2023): the image U-Net with the parameter-free temporal shift before both convolutions of every residual block (1/8 of the channels from the next frame, 1/8 from the previous one; the core's `ResnetBlockConfig::temporal_shift`). Its parameters are the image U-Net's, exactly. The paper shifts latents of a pretrained text-to-image model; these clips are 32×32 pixels, so the shift runs in pixel space and the network is trained from scratch",
     };
-    let cached = if r.image.train_seconds == 0.0 {
-        " (restored from the cache of an identical earlier run)"
+    let cached = if r.image.restored {
+        " (trained by an identical earlier run and restored from the cache; time from its log)"
     } else {
         ""
     };
@@ -554,7 +588,7 @@ same way, whose clips are independent frames.
 Unconditional generation of {t}-frame {c}×{c} clips of one Fashion-MNIST item ({s}×{s}) moving at
 {v0}–{v1} px/frame and bouncing off the borders. Training clips are generated afresh at every
 step from the {ntrain} training images ({src}); reference clips come from the **test** split.
-x₀-prediction, cosine schedule (T = 1000), AdamW 1e-3 with warm-up and cosine decay, EMA,
+x₀-prediction, cosine schedule (T = 1000), Adam 1e-3 with warm-up and cosine decay, EMA,
 {steps} steps of {batch} clips per model; DDIM with {ss} steps, η = 0; {n} clips per row.
 
 ## Results
@@ -570,7 +604,7 @@ x₀-prediction, cosine schedule (T = 1000), AdamW 1e-3 with warm-up and cosine 
   around its bounding box and scaled to 28×28, and those of the reference clips. Not comparable
   with published FIDs.
 - **class consistency**: share of clips whose item gets one predicted class in all {t} frames.
-- **motion jerk**: mean ‖c(t+1) − 2c(t) + c(t−1)‖ of the item's intensity centroid; the real
+- **centroid acceleration**: mean ‖c(t+1) − 2c(t) + c(t−1)‖ of the item's intensity centroid; the real
   clips' value is from the bounces.
 - **frame difference**: mean |x(t+1) − x(t)| on the [-1, 1] scale.
 - **frames/s**: frames generated per second (DDIM {ss} steps, batches of 16, {dev:?}).

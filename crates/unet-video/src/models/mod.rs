@@ -17,3 +17,28 @@ pub mod video_unet;
 pub(crate) fn secs(t0: std::time::Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }
+
+/// Makes `dir` hold the run described by `identity` (written to `dir/name`): when an earlier
+/// run with another identity (config, data, steps, seed) left `name` there, its `stale` files
+/// (checkpoint, loss log) are removed so that the new run neither resumes from nor reports
+/// them.
+pub(crate) fn fresh_if_changed(
+    dir: &std::path::Path,
+    name: &str,
+    identity: &str,
+    stale: &[&std::path::Path],
+) -> crate::Result<()> {
+    let path = dir.join(name);
+    if let Ok(old) = std::fs::read_to_string(&path) {
+        if old != identity {
+            tracing::warn!(dir = %dir.display(), "a different run trained here before: starting afresh");
+            for f in stale {
+                if f.exists() {
+                    std::fs::remove_file(f).map_err(|e| crate::VideoError::io(*f, e))?;
+                }
+            }
+        }
+    }
+    unet_core::checkpoint::write_atomic(&path, identity.as_bytes())?;
+    Ok(())
+}

@@ -16,10 +16,14 @@
 //!   [`temporal_shift`](unet_core::resnet::temporal_shift) before each convolution of every
 //!   residual block, so its parameters are exactly the image U-Net's;
 //! - **Lumiere's Space-Time U-Net** (Bar-Tal et al. 2024): (2+1)D convolutions
-//!   ([`ConvKind::Factorised`]), down- and up-sampling in time as well as space, temporal
-//!   attention at the coarsest level, the whole clip in one pass;
+//!   ([`ConvKind::Factorised`]), down- and up-sampling in time as well as space (a stride-2
+//!   step over frames after the 3-tap temporal convolutions; nearest-neighbour repetition up),
+//!   temporal attention at the coarsest level, the whole clip in one pass;
 //! - **Upscale-A-Video** (Zhou et al. 2024): (2+1)D convolutions and temporal attention, no
 //!   temporal down-sampling (local temporal layers), the low-resolution clip as input.
+//!
+//! Temporal attention layers carry a sinusoidal encoding of the frame index (no parameters),
+//! so they know the order of frames.
 //!
 //! Parameter names follow diffusers (`conv_in`, `time_embedding.linear_{1,2}`,
 //! `down_blocks.i.resnets.j`, `down_blocks.i.temporal_attentions.j`,
@@ -101,6 +105,9 @@ impl VideoUNetConfig {
         }
         if let Some(&l) = self.temporal_attention_levels.iter().find(|&&l| l >= n) {
             return bad("temporal_attention_levels", format!("level {l} ≥ {n} levels"));
+        }
+        if self.norm_num_groups <= 0 {
+            return bad("norm_num_groups", format!("{} must be positive", self.norm_num_groups));
         }
         for &c in &self.block_out_channels {
             if c % self.norm_num_groups != 0 {
@@ -238,7 +245,9 @@ impl VideoUNet {
             temporal_shift: cfg.temporal_shift,
             ..Default::default()
         };
-        let attn = |p: nn::Path, c: i64| AxisAttention::new(p, 3, c, 0, cfg.heads, false);
+        let attn = |p: nn::Path, c: i64| {
+            AxisAttention::new(p, 3, c, 0, cfg.heads, false).map(AxisAttention::with_positions)
+        };
         let conv_in = frame_conv(path / "conv_in", cfg.in_channels, ch[0], 1, 1)?;
         let time_embedding = if cfg.time_embedding {
             Some(TimestepEmbedding::new(path / "time_embedding", ch[0], temb, EmbedAct::SiLU)?)
