@@ -10,7 +10,8 @@
 //! * for generated one-item moving clips, where there is no paired reference: [`item_crops`]
 //!   (each frame's item cropped and scaled to 28×28, so Fashion-MNIST features apply), the
 //!   per-frame **FD-FMNIST** of those crops, [`class_consistency`] (the share of clips whose
-//!   item keeps one predicted class in every frame) and [`centroid_acceleration`] (the mean size of the
+//!   item keeps one predicted class in every frame), [`class_agreement`] (the share of
+//!   consecutive frame pairs with one predicted class) and [`centroid_acceleration`] (the mean size of the
 //!   second difference of the item's centroid track: near 0 for constant-velocity motion,
 //!   large when the item jumps from frame to frame);
 //! * [`frame_difference`]: the mean absolute consecutive-frame difference (motion energy).
@@ -146,6 +147,18 @@ pub fn class_consistency(clf: &FmnistClassifier, x: &Tensor) -> Result<f64> {
     let (n, _, t, _, _) = check_clip(x, "class_consistency")?;
     let pred = clf.logits(&item_crops(x)?)?.argmax(1, false).view([n, t]);
     let same = pred.eq_tensor(&pred.narrow(1, 0, 1)).all_dim(1, false);
+    Ok(same.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
+}
+
+/// Share of consecutive frame pairs whose item crops get the same predicted class (a softer
+/// form of [`class_consistency`]: one changed frame costs one or two pairs, not the clip).
+pub fn class_agreement(clf: &FmnistClassifier, x: &Tensor) -> Result<f64> {
+    let (n, _, t, _, _) = check_clip(x, "class_agreement")?;
+    if t < 2 {
+        return Err(VideoError::invalid("class_agreement: needs at least 2 frames"));
+    }
+    let pred = clf.logits(&item_crops(x)?)?.argmax(1, false).view([n, t]);
+    let same = pred.narrow(1, 1, t - 1).eq_tensor(&pred.narrow(1, 0, t - 1));
     Ok(same.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
 }
 

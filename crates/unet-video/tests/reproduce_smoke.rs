@@ -63,6 +63,13 @@ fn lumiere_and_latent_shift_smoke() {
         let again = clip_diffusion::run(v, &clip_opts(&out)).unwrap();
         assert_eq!(again.model.losses, r.model.losses);
         assert!(again.model.train_seconds > 0.0, "time from the log");
+        if v == Variant::Lumiere {
+            // Another seed in the same folder trains afresh instead of resuming the old run.
+            let other = clip_diffusion::RunOptions { seed: 99, ..clip_opts(&out) };
+            let changed = clip_diffusion::run(v, &other).unwrap();
+            assert_eq!(changed.model.losses.len(), 3);
+            assert_ne!(changed.model.losses, r.model.losses);
+        }
     }
     // A damaged checkpoint is a typed error naming the file.
     let folder = dir.path().join("lumiere").join("lumiere");

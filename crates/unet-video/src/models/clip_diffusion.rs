@@ -163,6 +163,8 @@ pub struct ClipScores {
     pub fd: f64,
     /// Share of clips whose item keeps one class in all frames.
     pub consistency: f64,
+    /// Share of consecutive frame pairs with one predicted class.
+    pub agreement: f64,
     /// Mean centroid acceleration, the second difference of its track (px / frame²).
     pub acceleration: f64,
     /// Mean |x_{t+1} − x_t| (data range 2).
@@ -296,6 +298,7 @@ pub fn score(clf: &FmnistClassifier, clips: &Tensor, reference: &Tensor) -> Resu
     Ok(ClipScores {
         fd: metrics::fd_fmnist_frames(clf, clips, reference)?,
         consistency: metrics::class_consistency(clf, clips)?,
+        agreement: metrics::class_agreement(clf, clips)?,
         acceleration: metrics::centroid_acceleration(clips)?,
         frame_difference: metrics::frame_difference(clips)?,
     })
@@ -514,6 +517,7 @@ fn row(name: &str, s: &ClipScores, params: &str, fps: &str) -> Vec<String> {
         name.into(),
         format!("{:.2}", s.fd),
         format!("{:.3}", s.consistency),
+        format!("{:.3}", s.agreement),
         format!("{:.3}", s.acceleration),
         format!("{:.4}", s.frame_difference),
         params.into(),
@@ -545,6 +549,7 @@ fn write_report(
             "clips",
             "per-frame FD-FMNIST ↓",
             "class consistency ↑",
+            "class agreement ↑",
             "centroid acceleration px/frame² ↓",
             "frame difference",
             "parameters",
@@ -603,7 +608,10 @@ x₀-prediction, cosine schedule (T = 1000), Adam 1e-3 with warm-up and cosine d
   this project's Fashion-MNIST classifier, test accuracy {acc:.3}) of every frame's item, cropped
   around its bounding box and scaled to 28×28, and those of the reference clips. Not comparable
   with published FIDs.
-- **class consistency**: share of clips whose item gets one predicted class in all {t} frames.
+- **class consistency**: share of clips whose item gets one predicted class in all {t} frames;
+  **class agreement**: share of consecutive frame pairs whose items get one predicted class
+  (the stricter measure fails a whole clip for one frame whose blurry item the classifier
+  reads differently).
 - **centroid acceleration**: mean ‖c(t+1) − 2c(t) + c(t−1)‖ of the item's intensity centroid; the real
   clips' value is from the bounces.
 - **frame difference**: mean |x(t+1) − x(t)| on the [-1, 1] scale.
