@@ -81,6 +81,17 @@ pub struct Attention {
 }
 
 impl Attention {
+    /// Zeroes the output projection, so the layer adds nothing at first (the zero-initialised
+    /// temporal layers of video models inflated from image models).
+    pub fn zero_output_(&mut self) {
+        tch::no_grad(|| {
+            let _ = self.to_out.ws.zero_();
+            if let Some(b) = self.to_out.bs.as_mut() {
+                let _ = b.zero_();
+            }
+        });
+    }
+
     /// Builds the layer under `path` for queries of width `query_dim`.
     pub fn new(path: nn::Path, query_dim: i64, cfg: &AttentionConfig) -> Result<Self> {
         if cfg.heads <= 0 || cfg.dim_head <= 0 {
@@ -410,6 +421,12 @@ impl AxisAttention {
             causal,
             positions: false,
         })
+    }
+
+    /// Zeroes the output projection: with its residual, the layer starts as the identity.
+    pub fn zero_output(mut self) -> Self {
+        self.attn.zero_output_();
+        self
     }
 
     /// Adds a fixed sinusoidal encoding of the position along the axis to the normalised tokens

@@ -143,6 +143,13 @@ impl ResnetBlock {
         })
     }
 
+    /// Starts both (2+1)D convolutions' temporal halves as the identity
+    /// ([`SpatialConv::init_temporal_identity`]).
+    pub fn init_temporal_identity(&mut self) {
+        self.conv1.init_temporal_identity();
+        self.conv2.init_temporal_identity();
+    }
+
     /// A per-frame block normalises every frame on its own (an image block run on frames).
     fn norm(&self, n: &NormLayer, x: &Tensor, train: bool) -> Result<Tensor> {
         if self.cfg.conv == ConvKind::PerFrame {

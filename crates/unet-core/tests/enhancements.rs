@@ -482,3 +482,17 @@ fn folded_3d_convolutions_equal_libtorch_conv3d() {
         assert!(max_abs(&(fast - reference)) < 1e-5, "case {i}");
     }
 }
+
+#[test]
+fn temporal_identity_init_leaves_the_spatial_conv() {
+    tch::manual_seed(4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut conv = SpatialConv::new(vs.root(), 3, 3, 5, 3, ConvKind::Factorised, true).unwrap();
+    let x = randn(&[2, 3, 6, 7, 7]);
+    let before = conv.forward(&x).unwrap();
+    conv.init_temporal_identity();
+    let after = conv.forward(&x).unwrap();
+    let SpatialConv::Factorised { spatial, .. } = &conv else { panic!("factorised") };
+    assert!(max_abs(&(&after - spatial.forward(&x).unwrap())) < 1e-6);
+    assert!(max_abs(&(after - before)) > 1e-3, "the random temporal conv was replaced");
+}

@@ -393,6 +393,27 @@ impl SpatialConv {
         })
     }
 
+    /// Makes the temporal half of a (2+1)D convolution the identity (centre tap 1 on the
+    /// diagonal, the rest and the bias 0), so the layer starts as its spatial convolution
+    /// alone: the way video models inflated from image models start their temporal layers.
+    /// Other kinds are left unchanged.
+    pub fn init_temporal_identity(&mut self) {
+        if let SpatialConv::Factorised { temporal, .. } = self {
+            tch::no_grad(|| {
+                let w = &mut temporal.weight;
+                let s = w.size(); // [C, C, k, 1, …]
+                let _ = w.zero_();
+                let (c, k) = (s[0].min(s[1]), s[2]);
+                for i in 0..c {
+                    let _ = w.get(i).get(i).narrow(0, k / 2, 1).fill_(1.0);
+                }
+                if let Some(b) = temporal.bias.as_mut() {
+                    let _ = b.zero_();
+                }
+            });
+        }
+    }
+
     /// Applies the convolution (size-preserving).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {

@@ -378,12 +378,8 @@ fn train(
         diffusion::loss(&sched, PREDICTION, &pred, &x0, &noise, &t, None)
     })?;
     // A restored run reports the training time its log recorded.
-    let logged = || -> Option<f64> {
-        let text = std::fs::read_to_string(&log).ok()?;
-        let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-        last.get("elapsed_s")?.as_f64()
-    };
-    let train_seconds = if trainer.step() > first { secs(t0) } else { logged().unwrap_or(0.0) };
+    let train_seconds =
+        if trainer.step() > first { secs(t0) } else { super::logged_seconds(&log).unwrap_or(0.0) };
     trainer.load_ema_into_model();
     if let Some(key) = cache_key {
         if !key.exists() {

@@ -42,3 +42,11 @@ pub(crate) fn fresh_if_changed(
     unet_core::checkpoint::write_atomic(&path, identity.as_bytes())?;
     Ok(())
 }
+
+/// The training time a trainer's `metrics.jsonl` recorded (its last `elapsed_s`), for a run
+/// that resumes an already finished training.
+pub(crate) fn logged_seconds(log: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    last.get("elapsed_s")?.as_f64()
+}

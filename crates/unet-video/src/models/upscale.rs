@@ -310,7 +310,11 @@ fn train(
         let pred = apply(&net, &up).map_err(wrap)?;
         Ok((pred - hr).abs().mean(Kind::Float))
     })?;
-    let secs_ = if trainer.step() > first { secs(t0) } else { 0.0 };
+    let secs_ = if trainer.step() > first {
+        secs(t0)
+    } else {
+        super::logged_seconds(&dir.join("metrics.jsonl")).unwrap_or(0.0)
+    };
     trainer.load_ema_into_model();
     Ok(TrainedNet { net, _vs: vs, losses: trainer.losses().to_vec(), seconds: secs_, params })
 }
@@ -344,17 +348,42 @@ fn scores(out: &[Tensor], truth: &[Tensor]) -> Result<SrScores> {
     })
 }
 
-/// Runs `net` on every test window (one window at a time).
-fn infer(net: &VideoUNet, ups: &[Tensor], device: Device) -> Result<Vec<Tensor>> {
+/// Frames of context on each side of a window at test time.
+pub const MARGIN: i64 = 2;
+
+/// Runs `net` over a whole clip `[1, 1, T, H, W]` in windows of `window` frames, each seen with
+/// up to `margin` real frames of context on either side (their outputs dropped), so that the
+/// windows' edges see real neighbours instead of zero padding.
+pub fn infer_clip(
+    net: &VideoUNet,
+    clip: &Tensor,
+    window: i64,
+    margin: i64,
+    device: Device,
+) -> Result<Tensor> {
+    let t = clip.size()[2];
     let _g = tch::no_grad_guard();
+    let mut outs = Vec::new();
+    let mut start = 0;
+    while start < t {
+        let len = window.min(t - start);
+        let lo = (start - margin).max(0);
+        let hi = (start + len + margin).min(t);
+        let y = apply(net, &clip.narrow(2, lo, hi - lo).to_device(device))?;
+        outs.push(y.narrow(2, start - lo, len).to_device(Device::Cpu));
+        start += len;
+    }
+    Ok(Tensor::cat(&outs, 2))
+}
+
+/// Runs `net` on every test clip (given as its windows `[W, 1, t, H, W]`), window by window
+/// with [`MARGIN`] frames of context, and returns the outputs as windows again.
+fn infer(net: &VideoUNet, ups: &[Tensor], device: Device) -> Result<Vec<Tensor>> {
     ups.iter()
         .map(|u| {
-            let outs: Result<Vec<Tensor>> = (0..u.size()[0])
-                .map(|i| {
-                    Ok(apply(net, &u.narrow(0, i, 1).to_device(device))?.to_device(Device::Cpu))
-                })
-                .collect();
-            Ok(Tensor::cat(&outs?, 0))
+            let s = u.size();
+            let y = infer_clip(net, &reassemble(u), s[2], MARGIN, device)?;
+            Ok(y.reshape([s[1], s[0], s[2], s[3], s[4]]).permute([1, 0, 2, 3, 4]).contiguous())
         })
         .collect()
 }
@@ -474,6 +503,10 @@ L1 on luma in [0, 1], Adam 1e-3 with warm-up and cosine decay, EMA.
 
 {table}
 Flicker: mean |(y(t+1) − y(t)) − (r(t+1) − r(t))| against the ground truth r, luma in [0, 1], over each held-out clip reassembled from its windows (the seams between windows count).
+Both networks run on {t}-frame windows, each with {m} frames of context on either side.
+The temporal halves of the (2+1)D convolutions start as the identity and the temporal
+attention outputs at zero, so upscale-a-video starts as the per-frame U-Net and learns what time
+adds.
 
 | network | parameters |
 |---|---|
@@ -497,6 +530,7 @@ prompts, and the flow-guided recurrent latent propagation; the network is traine
 scratch as a regressor.
 "#,
         t = opts.frames,
+        m = MARGIN,
         ms = opts.max_side,
         sc = SCALE,
         train = r.clips.0.join(", "),
@@ -586,8 +620,9 @@ impl Upscaler {
             crate::io::VideoWriter::create(output, w * SCALE, h * SCALE, reader.fps())?;
         let mut buf = Vec::with_capacity(window);
         let mut n = 0;
-        // `prev` keeps the last full window, so that a short final window is completed with
-        // the frames before it (the network then sees real context, not zero padding).
+        // `prev` keeps the frames of the last window: every window is run with the last
+        // [`MARGIN`] frames before it as context, and a short final window is completed with
+        // earlier frames (real context instead of zero padding; outputs of context dropped).
         let mut prev: Vec<Tensor> = Vec::new();
         let flush = |buf: &mut Vec<Tensor>,
                      prev: &mut Vec<Tensor>,
@@ -599,7 +634,7 @@ impl Upscaler {
             let fresh = buf.len();
             let mut frames: Vec<Tensor> = prev
                 .iter()
-                .skip(prev.len().saturating_sub(window - fresh))
+                .skip(prev.len().saturating_sub((window - fresh).max(MARGIN as usize)))
                 .map(|t| t.shallow_clone())
                 .collect();
             frames.append(buf);

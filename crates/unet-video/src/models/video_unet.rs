@@ -67,6 +67,11 @@ pub struct VideoUNetConfig {
     pub norm_num_groups: i64,
     /// A diffusion timestep embedding (`false` for a plain regressor).
     pub time_embedding: bool,
+    /// Start the temporal halves of the (2+1)D convolutions as the identity and the temporal
+    /// attention layers' output projections at zero, so the network starts as its per-frame
+    /// counterpart (how inflated video models start their temporal layers).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub temporal_identity_init: bool,
 }
 
 impl VideoUNetConfig {
@@ -142,6 +147,7 @@ impl VideoUNetConfig {
             heads: 1,
             norm_num_groups: groups,
             time_embedding: true,
+            temporal_identity_init: false,
         }
     }
 
@@ -186,6 +192,7 @@ impl VideoUNetConfig {
             temporal_attention_levels: (n.saturating_sub(2)..n).collect(),
             heads: 4,
             time_embedding: false,
+            temporal_identity_init: true,
             ..Self::image(in_ch, out_ch, channels, layers, groups)
         }
     }
@@ -246,7 +253,20 @@ impl VideoUNet {
             ..Default::default()
         };
         let attn = |p: nn::Path, c: i64| {
-            AxisAttention::new(p, 3, c, 0, cfg.heads, false).map(AxisAttention::with_positions)
+            AxisAttention::new(p, 3, c, 0, cfg.heads, false).map(|a| {
+                let a = a.with_positions();
+                if cfg.temporal_identity_init {
+                    a.zero_output()
+                } else {
+                    a
+                }
+            })
+        };
+        let block = |mut r: ResnetBlock| {
+            if cfg.temporal_identity_init {
+                r.init_temporal_identity();
+            }
+            r
         };
         let conv_in = frame_conv(path / "conv_in", cfg.in_channels, ch[0], 1, 1)?;
         let time_embedding = if cfg.time_embedding {
@@ -261,7 +281,7 @@ impl VideoUNet {
             let mut resnets = Vec::new();
             let mut attentions = Vec::new();
             for j in 0..cfg.layers_per_block {
-                resnets.push(ResnetBlock::new(&p / "resnets" / j, 3, cin, c, &rc)?);
+                resnets.push(block(ResnetBlock::new(&p / "resnets" / j, 3, cin, c, &rc)?));
                 if cfg.temporal_attention_levels.contains(&i) {
                     attentions.push(attn(&p / "temporal_attentions" / j, c)?);
                 }
@@ -278,13 +298,13 @@ impl VideoUNet {
         let cm = ch[n - 1];
         let mp = path / "mid_block";
         let mid = (
-            ResnetBlock::new(&mp / "resnets" / 0, 3, cm, cm, &rc)?,
+            block(ResnetBlock::new(&mp / "resnets" / 0, 3, cm, cm, &rc)?),
             if cfg.temporal_attention_levels.contains(&(n - 1)) {
                 Some(attn(&mp / "temporal_attentions" / 0, cm)?)
             } else {
                 None
             },
-            ResnetBlock::new(&mp / "resnets" / 1, 3, cm, cm, &rc)?,
+            block(ResnetBlock::new(&mp / "resnets" / 1, 3, cm, cm, &rc)?),
         );
         // Skip channels in push order: conv_in, every resnet, every downsampler.
         let mut skip_ch = vec![ch[0]];
@@ -305,7 +325,7 @@ impl VideoUNet {
                 let s = skip_ch
                     .pop()
                     .ok_or_else(|| VideoError::invalid("video U-Net: skip bookkeeping"))?;
-                resnets.push(ResnetBlock::new(&p / "resnets" / j, 3, cprev + s, c, &rc)?);
+                resnets.push(block(ResnetBlock::new(&p / "resnets" / j, 3, cprev + s, c, &rc)?));
                 if cfg.temporal_attention_levels.contains(&level) {
                     attentions.push(attn(&p / "temporal_attentions" / j, c)?);
                 }
