@@ -167,6 +167,8 @@ pub struct Trainer {
     buffers: Vec<(String, Tensor)>,
     step: usize,
     losses: Vec<(f64, f64)>,
+    /// `elapsed_s` of the last logged step up to the resumed one (0 for a fresh run).
+    logged_seconds: f64,
     started: Instant,
 }
 
@@ -209,6 +211,7 @@ impl Trainer {
             params,
             step: 0,
             losses: Vec::new(),
+            logged_seconds: 0.0,
             started: Instant::now(),
             cfg,
         })
@@ -418,14 +421,28 @@ impl Trainer {
         })?;
         // The loss history of the steps before the checkpoint, so plots cover the whole run.
         if let Ok(text) = std::fs::read_to_string(self.cfg.out_dir.join("metrics.jsonl")) {
-            self.losses = text
+            let up_to_now: Vec<serde_json::Value> = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter_map(|v| Some((v.get("step")?.as_f64()?, v.get("loss")?.as_f64()?)))
-                .filter(|(s, _)| *s <= self.step as f64)
+                .filter(|v| {
+                    v.get("step").and_then(|s| s.as_f64()).is_some_and(|s| s <= self.step as f64)
+                })
                 .collect();
+            self.losses = up_to_now
+                .iter()
+                .filter_map(|v| Some((v.get("step")?.as_f64()?, v.get("loss")?.as_f64()?)))
+                .collect();
+            self.logged_seconds =
+                up_to_now.iter().rev().find_map(|v| v.get("elapsed_s")?.as_f64()).unwrap_or(0.0);
         }
         Ok(true)
+    }
+
+    /// The training time `metrics.jsonl` recorded up to the step a resume continued from (the
+    /// `elapsed_s` of that process); 0 for a fresh run. A run resumed after it had finished
+    /// reports this instead of its own (zero) training time.
+    pub fn logged_seconds(&self) -> f64 {
+        self.logged_seconds
     }
 
     /// Runs steps `step()..total_steps`: each under `manual_seed(seed + step)` (so a resumed run

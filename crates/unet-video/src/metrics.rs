@@ -142,10 +142,25 @@ pub fn fd_fmnist_frames(clf: &FmnistClassifier, a: &Tensor, b: &Tensor) -> Resul
     Ok(unet_image::classifier::fd_fmnist(clf, &item_crops(a)?, &item_crops(b)?)?)
 }
 
+/// Classifier features of every frame's item crop, `[N·T, 128]` (computed once per clip set
+/// when several sets are compared with one reference).
+pub fn item_features(clf: &FmnistClassifier, x: &Tensor) -> Result<Tensor> {
+    Ok(clf.features(&item_crops(x)?)?)
+}
+
+/// Predicted classes `[N, T]` of the items of one-item clips (one classifier pass).
+pub fn item_classes(clf: &FmnistClassifier, x: &Tensor) -> Result<Tensor> {
+    let (n, _, t, _, _) = check_clip(x, "item_classes")?;
+    Ok(clf.logits(&item_crops(x)?)?.argmax(1, false).view([n, t]))
+}
+
 /// Share of clips whose item crops get one predicted class in every frame.
 pub fn class_consistency(clf: &FmnistClassifier, x: &Tensor) -> Result<f64> {
-    let (n, _, t, _, _) = check_clip(x, "class_consistency")?;
-    let pred = clf.logits(&item_crops(x)?)?.argmax(1, false).view([n, t]);
+    consistency_of(&item_classes(clf, x)?)
+}
+
+/// [`class_consistency`] of predicted classes `[N, T]`.
+pub fn consistency_of(pred: &Tensor) -> Result<f64> {
     let same = pred.eq_tensor(&pred.narrow(1, 0, 1)).all_dim(1, false);
     Ok(same.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
 }
@@ -153,11 +168,15 @@ pub fn class_consistency(clf: &FmnistClassifier, x: &Tensor) -> Result<f64> {
 /// Share of consecutive frame pairs whose item crops get the same predicted class (a softer
 /// form of [`class_consistency`]: one changed frame costs one or two pairs, not the clip).
 pub fn class_agreement(clf: &FmnistClassifier, x: &Tensor) -> Result<f64> {
-    let (n, _, t, _, _) = check_clip(x, "class_agreement")?;
+    agreement_of(&item_classes(clf, x)?)
+}
+
+/// [`class_agreement`] of predicted classes `[N, T]`.
+pub fn agreement_of(pred: &Tensor) -> Result<f64> {
+    let t = pred.size()[1];
     if t < 2 {
         return Err(VideoError::invalid("class_agreement: needs at least 2 frames"));
     }
-    let pred = clf.logits(&item_crops(x)?)?.argmax(1, false).view([n, t]);
     let same = pred.narrow(1, 1, t - 1).eq_tensor(&pred.narrow(1, 0, t - 1));
     Ok(same.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
 }

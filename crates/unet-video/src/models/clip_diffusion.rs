@@ -126,7 +126,7 @@ impl Default for RunOptions {
         Self {
             out: PathBuf::from("target/reproduce/lumiere"),
             data_cache: unet_core::checkpoint::cache_root().map(|c| c.join("datasets")),
-            steps: 1500,
+            steps: 1200,
             batch_size: 8,
             base: 16,
             samples: 128,
@@ -261,10 +261,7 @@ pub struct ClipModel {
 impl ClipModel {
     /// Loads `dir` (`video_model.json`, `checkpoint.safetensors`) written by a reproduction.
     pub fn load(dir: &Path, device: Device) -> Result<Self> {
-        let meta_path = dir.join("video_model.json");
-        let text = std::fs::read_to_string(&meta_path).map_err(io_err(&meta_path))?;
-        let meta: ModelMeta = serde_json::from_str(&text)
-            .map_err(|e| VideoError::format(&meta_path, format!("line {}: {e}", e.line())))?;
+        let meta: ModelMeta = super::read_json(&dir.join("video_model.json"))?;
         meta.moving.validate()?;
         let mut vs = nn::VarStore::new(device);
         let unet = VideoUNet::new(&vs.root(), &meta.config)?;
@@ -293,12 +290,15 @@ impl ClipModel {
     }
 }
 
-/// Scores `clips` against the reference clips `reference`.
+/// Scores `clips` against the reference clips' item features `reference`
+/// ([`metrics::item_features`]).
 pub fn score(clf: &FmnistClassifier, clips: &Tensor, reference: &Tensor) -> Result<ClipScores> {
+    let classes = metrics::item_classes(clf, clips)?;
+    let features = metrics::item_features(clf, clips)?;
     Ok(ClipScores {
-        fd: metrics::fd_fmnist_frames(clf, clips, reference)?,
-        consistency: metrics::class_consistency(clf, clips)?,
-        agreement: metrics::class_agreement(clf, clips)?,
+        fd: unet_core::metrics::frechet_distance(&features, reference)?,
+        consistency: metrics::consistency_of(&classes)?,
+        agreement: metrics::agreement_of(&classes)?,
         acceleration: metrics::centroid_acceleration(clips)?,
         frame_difference: metrics::frame_difference(clips)?,
     })
@@ -378,8 +378,7 @@ fn train(
         diffusion::loss(&sched, PREDICTION, &pred, &x0, &noise, &t, None)
     })?;
     // A restored run reports the training time its log recorded.
-    let train_seconds =
-        if trainer.step() > first { secs(t0) } else { super::logged_seconds(&log).unwrap_or(0.0) };
+    let train_seconds = if trainer.step() > first { secs(t0) } else { trainer.logged_seconds() };
     trainer.load_ema_into_model();
     if let Some(key) = cache_key {
         if !key.exists() {
@@ -461,6 +460,7 @@ pub fn run(variant: Variant, opts: &RunOptions) -> Result<RunResult> {
 
     let n = opts.samples;
     let reference = moving::generate(&test_set, n, m, opts.seed + 100)?.clips;
+    let reference = metrics::item_features(&clf, &reference)?;
     let real2 = moving::generate(&test_set, n, m, opts.seed + 200)?.clips;
     let real = score(&clf, &real2, &reference)?;
     let mut results = Vec::new();

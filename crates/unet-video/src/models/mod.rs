@@ -43,10 +43,11 @@ pub(crate) fn fresh_if_changed(
     Ok(())
 }
 
-/// The training time a trainer's `metrics.jsonl` recorded (its last `elapsed_s`), for a run
-/// that resumes an already finished training.
-pub(crate) fn logged_seconds(log: &std::path::Path) -> Option<f64> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-    last.get("elapsed_s")?.as_f64()
+/// Reads a JSON file into `T`; a missing file is `Io`, bad JSON a `Format` error with its line.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> crate::Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::VideoError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| crate::VideoError::format(path, format!("line {}: {e}", e.line())))
 }

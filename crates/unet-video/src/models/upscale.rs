@@ -310,11 +310,7 @@ fn train(
         let pred = apply(&net, &up).map_err(wrap)?;
         Ok((pred - hr).abs().mean(Kind::Float))
     })?;
-    let secs_ = if trainer.step() > first {
-        secs(t0)
-    } else {
-        super::logged_seconds(&dir.join("metrics.jsonl")).unwrap_or(0.0)
-    };
+    let secs_ = if trainer.step() > first { secs(t0) } else { trainer.logged_seconds() };
     trainer.load_ema_into_model();
     Ok(TrainedNet { net, _vs: vs, losses: trainer.losses().to_vec(), seconds: secs_, params })
 }
@@ -408,8 +404,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     if truth.is_empty() {
         return Err(VideoError::invalid(format!("no test clip has {} frames", opts.frames)));
     }
-    let ups: Vec<Tensor> = truth.iter().map(|t| degrade(t).map(|d| d.1)).collect::<Result<_>>()?;
-    let lrs: Vec<Tensor> = truth.iter().map(|t| degrade(t).map(|d| d.0)).collect::<Result<_>>()?;
+    let (lrs, ups): (Vec<Tensor>, Vec<Tensor>) =
+        truth.iter().map(degrade).collect::<Result<Vec<_>>>()?.into_iter().unzip();
 
     let tn = train(&small(opts.base, true)?, opts, &train_clips, &out.join("upscale-a-video"))?;
     let fnn = train(&small(opts.base, false)?, opts, &train_clips, &out.join("per-frame"))?;
@@ -568,9 +564,7 @@ impl Upscaler {
     /// Loads a model folder written by `cargo xtask reproduce upscale-a-video`.
     pub fn load(dir: &Path, device: Device) -> Result<Self> {
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| VideoError::io(&cfg_path, e))?;
-        let cfg: VideoUNetConfig = serde_json::from_str(&text)
-            .map_err(|e| VideoError::format(&cfg_path, format!("line {}: {e}", e.line())))?;
+        let cfg: VideoUNetConfig = super::read_json(&cfg_path)?;
         if cfg.time_embedding
             || cfg.in_channels != 1
             || cfg.out_channels != 1
