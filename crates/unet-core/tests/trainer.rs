@@ -52,6 +52,7 @@ fn resume_is_exact_and_non_finite_losses_stop_training() {
     assert!(!t.resume(&mut vs_a).unwrap(), "fresh directory: nothing to resume");
     t.run(&mut vs_a, |s| loss(&net_a, s, None)).unwrap();
     assert_eq!(t.step(), STEPS);
+    let losses_a = t.losses().to_vec();
 
     // Interrupted at step 5 (checkpoint at 4), then resumed in a fresh process-like setting:
     // a differently initialised model, a new trainer.
@@ -64,6 +65,8 @@ fn resume_is_exact_and_non_finite_losses_stop_training() {
     assert_eq!(t.step(), 4);
     // The loss history up to the checkpoint comes back from metrics.jsonl (for the plots).
     assert_eq!(t.losses().iter().map(|l| l.0 as usize).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    // ... bit for bit: the log's decimal text parses back to the f64 it was written from.
+    assert_eq!(t.losses(), &losses_a[..4]);
     t.run(&mut vs_c, |s| loss(&net_c, s, None)).unwrap();
     assert_eq!(t.losses().len(), STEPS);
 
