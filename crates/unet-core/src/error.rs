@@ -113,6 +113,19 @@ pub enum Error {
     },
 
     /// An error raised by libtorch.
+    /// A distributed operation failed: `rank` is this process, `op` what it was doing,
+    /// `lost` the ranks found gone (empty when none could be named).
+    #[error("distributed rank {rank}: {op} failed{}: {reason}", lost_ranks(.lost))]
+    Distributed {
+        /// This process's rank.
+        rank: usize,
+        /// The operation ("all-reduce of gradients at step 7", "rendezvous at host:port").
+        op: String,
+        /// Ranks that stopped responding.
+        lost: Vec<usize>,
+        /// What c10d or the check reported.
+        reason: String,
+    },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }
@@ -147,5 +160,13 @@ impl Error {
         reason: impl Into<String>,
     ) -> Self {
         Error::InvalidConfig { field, value: format!("{value:?}"), reason: reason.into() }
+    }
+}
+
+fn lost_ranks(lost: &[usize]) -> String {
+    match lost {
+        [] => String::new(),
+        [r] => format!(" (lost rank {r})"),
+        rs => format!(" (lost ranks {rs:?})"),
     }
 }

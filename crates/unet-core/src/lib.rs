@@ -28,6 +28,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod diffusers;
 pub mod diffusion;
+pub mod distributed;
 pub mod embeddings;
 pub mod error;
 pub mod gan;

@@ -20,12 +20,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::checkpoint::{self, named_variables, to_bytes, write_atomic};
+use crate::distributed::{self, Group};
 use crate::report::{cosine_lr, plot_lines, progress_bar, smooth, Series};
 use crate::{Error, Result};
 
@@ -170,6 +172,10 @@ pub struct Trainer {
     /// `elapsed_s` of the last logged step up to the resumed one (0 for a fresh run).
     logged_seconds: f64,
     started: Instant,
+    /// The data-parallel group this trainer averages gradients over, if any.
+    group: Option<Arc<Group>>,
+    /// Whether this rank's state has been made identical to rank 0's.
+    synced: bool,
 }
 
 impl Trainer {
@@ -213,8 +219,62 @@ impl Trainer {
             losses: Vec::new(),
             logged_seconds: 0.0,
             started: Instant::now(),
+            group: distributed::current(),
+            synced: false,
             cfg,
         })
+    }
+
+    /// Trains data-parallel over `group` (or alone with `None`). [`Trainer::new`] already
+    /// takes the group of [`distributed::init_from_env`] when this process joined one.
+    pub fn with_group(mut self, group: Option<Arc<Group>>) -> Self {
+        self.group = group;
+        self.synced = false;
+        self
+    }
+
+    /// The data-parallel group, if any.
+    pub fn group(&self) -> Option<&Arc<Group>> {
+        self.group.as_ref()
+    }
+
+    /// Whether this process writes checkpoints, logs and plots: rank 0, or a run without a
+    /// group.
+    pub fn is_primary(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.rank() == 0)
+    }
+
+    /// Makes every rank's model, buffers, optimiser moments, EMA and step equal to rank 0's
+    /// (after checking that all ranks hold the same variables). `found` is rank 0's answer
+    /// to "was there a checkpoint", returned on every rank.
+    fn sync_from_primary(&mut self, found: bool) -> Result<bool> {
+        let Some(g) = self.group.clone() else { return Ok(found) };
+        let layout: Vec<String> = self
+            .names
+            .iter()
+            .zip(&self.params)
+            .map(|(n, p)| format!("{n}{:?}{:?}", p.size(), p.kind()))
+            .chain(self.buffers.iter().map(|(n, b)| format!("{n}{:?}{:?}", b.size(), b.kind())))
+            .collect();
+        // FNV-1a of the layout: equal on every rank that built the same model.
+        let digest = layout.join(";").bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let digest = format!("{digest:016x}");
+        g.agree("model variables", &format!("{} variables, layout {digest}", layout.len()))?;
+        let mut all: Vec<Tensor> = self.params.iter().map(Tensor::shallow_clone).collect();
+        all.extend(self.buffers.iter().map(|(_, b)| b.shallow_clone()));
+        all.extend(self.m.iter().chain(&self.v).map(Tensor::shallow_clone));
+        if let Some(e) = &self.ema {
+            all.extend(e.iter().map(Tensor::shallow_clone));
+        }
+        g.broadcast_all(&all, 0, "broadcast of rank 0's model and optimiser state")?;
+        let mut head = Tensor::from_slice(&[self.step as f64, found as i32 as f64]);
+        g.broadcast(&mut head, 0, "broadcast of rank 0's step")?;
+        let head = Vec::<f64>::try_from(&head)?;
+        self.step = head[0] as usize;
+        self.synced = true;
+        Ok(head[1] != 0.0)
     }
 
     /// Steps taken so far.
@@ -258,9 +318,12 @@ impl Trainer {
     }
 
     /// One optimiser step on `loss`: NaN/Inf guard, backward, clipping, Adam(W), EMA, log.
+    ///
+    /// With a data-parallel group, the gradients are averaged over the ranks first (and the
+    /// logged loss is the mean of the ranks' losses), so every rank takes the same step.
     pub fn update(&mut self, loss: &Tensor) -> Result<f64> {
-        let value = loss.double_value(&[]);
-        if !value.is_finite() {
+        let mut value = loss.double_value(&[]);
+        if !value.is_finite() && self.group.is_none() {
             return Err(Error::NonFinite { step: self.step, what: "loss", value });
         }
         for p in &self.params {
@@ -270,12 +333,19 @@ impl Trainer {
             }
         }
         loss.backward();
+        let grads = match self.group.clone() {
+            None => self.params.iter().map(|p| p.grad()).collect(),
+            Some(g) => {
+                let (mean, grads) = self.average_gradients(&g, value)?;
+                value = mean;
+                grads
+            }
+        };
         let lr = self.lr();
         let (b1, b2) = self.cfg.betas;
         let t = (self.step + 1) as i32;
         let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
         let grad_norm = tch::no_grad(|| -> Result<f64> {
-            let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
             let sq: f64 = grads
                 .iter()
                 .filter(|g| g.defined())
@@ -334,7 +404,49 @@ impl Trainer {
         Ok(value)
     }
 
+    /// All-reduces this rank's loss and gradients: returns the mean loss and the mean
+    /// gradient of every parameter (undefined where no rank produced one, zeros standing in
+    /// for a rank that did not). A non-finite loss on any rank stops every rank.
+    fn average_gradients(&self, g: &Group, value: f64) -> Result<(f64, Vec<Tensor>)> {
+        let step = self.step + 1;
+        let local: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
+        let mut head: Vec<f64> = vec![value];
+        head.extend(local.iter().map(|t| t.defined() as i32 as f64));
+        let mut head_t = Tensor::from_slice(&head).to_device(g.device());
+        g.all_reduce_sum(&mut head_t, &format!("all-reduce of the losses at step {step}"))?;
+        let head = Vec::<f64>::try_from(&head_t.to_device(Device::Cpu))?;
+        let mean = head[0] / g.world_size() as f64;
+        if !mean.is_finite() {
+            return Err(Error::NonFinite {
+                step: self.step,
+                what: "loss (mean over ranks)",
+                value: mean,
+            });
+        }
+        let used: Vec<usize> = (0..local.len()).filter(|&i| head[i + 1] > 0.0).collect();
+        let filled: Vec<Tensor> = used
+            .iter()
+            .map(|&i| {
+                if local[i].defined() {
+                    local[i].shallow_clone()
+                } else {
+                    self.params[i].zeros_like()
+                }
+            })
+            .collect();
+        let averaged =
+            g.all_reduce_mean(&filled, &format!("all-reduce of the gradients at step {step}"))?;
+        let mut grads: Vec<Tensor> = self.params.iter().map(|_| Tensor::new()).collect();
+        for (i, a) in used.into_iter().zip(averaged) {
+            grads[i] = a;
+        }
+        Ok((mean, grads))
+    }
+
     fn log(&self, loss: f64, lr: f64, grad_norm: f64) -> Result<()> {
+        if !self.is_primary() {
+            return Ok(());
+        }
         let path = self.cfg.out_dir.join("metrics.jsonl");
         std::fs::create_dir_all(&self.cfg.out_dir)
             .map_err(|e| Error::Io { path: self.cfg.out_dir.clone(), source: e })?;
@@ -352,7 +464,11 @@ impl Trainer {
 
     /// Writes model variables (with buffers), optimiser moments, EMA and the step to
     /// `out_dir/checkpoint.safetensors` atomically.
+    /// Only rank 0 of a data-parallel group writes; the others return at once.
     pub fn save(&self) -> Result<()> {
+        if !self.is_primary() {
+            return Ok(());
+        }
         let mut all: BTreeMap<String, Tensor> = BTreeMap::new();
         for (i, n) in self.names.iter().enumerate() {
             all.insert(format!("optim.m.{n}"), self.m[i].shallow_clone());
@@ -381,7 +497,15 @@ impl Trainer {
     /// Continues from `out_dir/checkpoint.safetensors` if it exists: model (strict), moments,
     /// EMA, step and the loss history of `metrics.jsonl`. Without a checkpoint, removes a stale
     /// `metrics.jsonl`. Returns whether a checkpoint was found.
+    ///
+    /// In a data-parallel group, rank 0 reads its `out_dir` (the others touch no files) and
+    /// its state is broadcast to every rank, so a resumed group continues in step.
     pub fn resume(&mut self, vs: &mut VarStore) -> Result<bool> {
+        let found = if self.is_primary() { self.resume_local(vs)? } else { false };
+        self.sync_from_primary(found)
+    }
+
+    fn resume_local(&mut self, vs: &mut VarStore) -> Result<bool> {
         let path = self.cfg.out_dir.join(CHECKPOINT);
         if !path.exists() {
             // Nothing to continue: a log left by an earlier, discarded run would mix with this
@@ -454,15 +578,22 @@ impl Trainer {
         mut loss_fn: impl FnMut(usize) -> Result<Tensor>,
     ) -> Result<()> {
         let pb = progress_bar(self.cfg.total_steps as u64, "train");
-        if !self.cfg.progress {
+        if !self.cfg.progress || !self.is_primary() {
             pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
         pb.set_position(self.step as u64);
         let autocast = self.cfg.precision == Precision::Autocast && vs.device() != Device::Cpu;
+        if !self.synced {
+            self.sync_from_primary(false)?;
+        }
+        let rank = self.group.as_ref().map_or(0, |g| g.rank() as u64);
         let t0 = Instant::now();
         let first = self.step;
         while self.step < self.cfg.total_steps {
-            tch::manual_seed((self.cfg.seed + self.step as u64) as i64);
+            // Each rank draws its own data and noise: rank r runs under seed + step + r·2³².
+            tch::manual_seed(
+                self.cfg.seed.wrapping_add(self.step as u64).wrapping_add(rank << 32) as i64
+            );
             let step = self.step;
             let loss = tch::autocast(autocast, || loss_fn(step))?;
             let value = self.update(&loss)?;
@@ -477,7 +608,7 @@ impl Trainer {
 
     /// Writes `loss.png` (raw and smoothed).
     pub fn plot(&self) -> Result<()> {
-        if self.losses.is_empty() {
+        if self.losses.is_empty() || !self.is_primary() {
             return Ok(());
         }
         let pts = self.losses.clone();
