@@ -396,6 +396,16 @@ impl Trainer {
             Ok(norm)
         })?;
         self.step += 1;
+        if let Some(g) = self.group.as_ref().filter(|_| !self.buffers.is_empty()) {
+            // Like PyTorch's DDP (broadcast_buffers): every rank continues with rank 0's
+            // running statistics.
+            let bufs: Vec<Tensor> = self.buffers.iter().map(|(_, b)| b.shallow_clone()).collect();
+            g.broadcast_all(
+                &bufs,
+                0,
+                &format!("broadcast of rank 0's buffers at step {}", self.step),
+            )?;
+        }
         self.losses.push((self.step as f64, value));
         self.log(value, lr, grad_norm)?;
         if self.cfg.checkpoint_every > 0 && self.step % self.cfg.checkpoint_every == 0 {

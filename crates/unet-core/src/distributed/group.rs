@@ -16,7 +16,8 @@ use crate::{Error, Result};
 pub struct GroupOptions {
     /// Gloo (CPU) or NCCL (CUDA).
     pub backend: Backend,
-    /// Bound on the rendezvous and on every collective.
+    /// Bound on the rendezvous and on every collective (default 30 minutes, PyTorch's; a
+    /// rank that dies is noticed at once, the bound only ends hangs).
     pub timeout: Duration,
     /// Address Gloo's transport binds; `None` picks 127.0.0.1 when the master is local, else
     /// `$GLOO_SOCKET_IFNAME` or this machine's hostname.
@@ -31,7 +32,7 @@ impl Default for GroupOptions {
     fn default() -> Self {
         Self {
             backend: Backend::Gloo,
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(1800),
             bind: None,
             heartbeat: Duration::from_millis(500),
             bucket_bytes: 25 << 20,

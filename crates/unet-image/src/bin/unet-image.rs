@@ -110,6 +110,9 @@ fn diffusers_params(
     Ok(())
 }
 
+/// Models whose reproduction trains data-parallel under a launch with several processes.
+const DATA_PARALLEL: &[&str] = &["ddpm"];
+
 fn unknown(model: &str) -> String {
     format!("unknown image model `{model}`; available: {}", unet_image::models::MODELS.join(", "))
 }
@@ -194,8 +197,22 @@ fn main() -> ExitCode {
             train_scenes,
             test_scenes,
             quiet,
-        } => {
+        } => (move || -> Result<(), String> {
             let out = out.unwrap_or_else(|| PathBuf::from("target/reproduce").join(&model));
+            // A data-parallel launch (torchrun's variables, or `cargo xtask reproduce --nproc`).
+            let group = unet_image::distributed::init_from_env().map_err(|e| e.to_string())?;
+            if group.is_some() && !DATA_PARALLEL.contains(&model.as_str()) {
+                return Err(format!(
+                    "`{model}` does not train data-parallel yet (models that do: {})",
+                    DATA_PARALLEL.join(", ")
+                ));
+            }
+            let worker = group.as_ref().is_some_and(|g| g.rank() > 0);
+            let device = match (&group, device.as_str()) {
+                // One GPU per process: the launch's local rank picks it.
+                (Some(g), "cuda") => format!("cuda:{}", g.launch().local_rank),
+                _ => device,
+            };
             unet_image::parse_device(&device).map_err(|e| e.to_string()).and_then(|device| {
                 // The options the diffusion reproductions share, with the ddpm defaults.
                 let ddpm_opts = |out: PathBuf| {
@@ -313,6 +330,7 @@ fn main() -> ExitCode {
                         }
                         println!("report {}", opts.out.join("report.md").display());
                     }
+                    "ddpm" if worker => ddpm::train_worker(&ddpm_opts(out)).map_err(|e| e.to_string())?,
                     "ddpm" => {
                         let opts = ddpm_opts(out);
                         let r = ddpm::run(&opts).map_err(|e| e.to_string())?;
@@ -413,7 +431,7 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             })
-        }
+        })(),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

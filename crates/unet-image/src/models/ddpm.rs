@@ -17,6 +17,7 @@ use serde_json::json;
 use tch::{nn, Device, Kind, Tensor};
 use unet_core::diffusers::{presets, DiffusersConfig, DiffusersUNet};
 use unet_core::diffusion::{self, BetaSchedule, NoiseSchedule, Prediction, SampleOptions, Sampler};
+use unet_core::distributed::{self, ShardedSampler};
 use unet_core::parameter_count;
 use unet_core::report::{markdown_table, plot_lines, smooth, thousands, Series};
 use unet_core::trainer::{Trainer, TrainerConfig};
@@ -145,7 +146,9 @@ pub(crate) fn diffusion_trainer(
     out_dir: PathBuf,
     progress: bool,
 ) -> Result<Trainer> {
-    let _ = std::fs::remove_file(out_dir.join("metrics.jsonl"));
+    if distributed::is_primary() {
+        let _ = std::fs::remove_file(out_dir.join("metrics.jsonl"));
+    }
     Ok(Trainer::new(vs, TrainerConfig::diffusion(2e-3, steps, seed, out_dir, progress))?)
 }
 
@@ -164,9 +167,18 @@ fn train_variant(
     let mut trainer =
         diffusion_trainer(&vs, opts.steps, opts.seed, opts.out.join(name), opts.progress)?;
     let n = data.size()[0];
+    // In a data-parallel launch every rank takes its own shard of each epoch; alone, batches
+    // are drawn with replacement under the trainer's per-step seed.
+    let shards = match trainer.group() {
+        Some(_) => Some(ShardedSampler::for_current(n as usize, opts.seed, true)?),
+        None => None,
+    };
     let t0 = Instant::now();
-    trainer.run(&mut vs, |_| {
-        let idx = Tensor::randint(n, [opts.batch_size], (Kind::Int64, Device::Cpu));
+    trainer.run(&mut vs, |step| {
+        let idx = match &shards {
+            Some(s) => Tensor::from_slice(&s.batch(step, opts.batch_size as usize)),
+            None => Tensor::randint(n, [opts.batch_size], (Kind::Int64, Device::Cpu)),
+        };
         let x0 = data.index_select(0, &idx).to_device(opts.device);
         let t = sched.sample_timesteps(opts.batch_size, opts.device);
         let noise = Tensor::randn_like(&x0);
@@ -216,6 +228,20 @@ pub fn image_grid(x: &Tensor, n: i64) -> Result<Array2<f32>> {
     grid(&cells, 8, 2)
 }
 
+/// A worker (rank > 0) of a data-parallel launch: trains both variants with rank 0, which
+/// measures them and writes every file.
+pub fn train_worker(opts: &RunOptions) -> Result<()> {
+    let fm_dir = opts.data_cache.as_ref().map(|d| d.join("fashion-mnist"));
+    let train = FashionMnist::load(fm_dir.as_deref(), Split::Train)?;
+    let data = pad32(&to_model_range(&train));
+    let sched = NoiseSchedule::new(BetaSchedule::ddpm(), 1000)?;
+    let cfg = small(opts.base)?;
+    for skips in [true, false] {
+        train_variant(opts, &cfg, skips, &data, &sched)?;
+    }
+    Ok(())
+}
+
 /// Trains both variants, measures them and writes the report.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
     std::fs::create_dir_all(&opts.out)
@@ -249,10 +275,15 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let noise = Tensor::rand([opts.samples, 1, 28, 28], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
     let fd_noise = fd_fmnist(&clf, &noise, &test_x)?;
 
+    // Both variants train before either is measured, so the workers of a data-parallel launch
+    // (which only train) never wait for rank 0's sampling.
+    let trained = [true, false]
+        .into_iter()
+        .map(|skips| train_variant(opts, &cfg, skips, &data, &sched))
+        .collect::<Result<Vec<_>>>()?;
     let mut variants = Vec::new();
     let mut small_params = 0;
-    for skips in [true, false] {
-        let (vs, model, mut v) = train_variant(opts, &cfg, skips, &data, &sched)?;
+    for (vs, model, mut v) in trained {
         small_params = parameter_count(&vs);
         let t0 = Instant::now();
         let samples = generate(opts, &model, &sched)?;
