@@ -226,7 +226,9 @@ impl Trainer {
     }
 
     /// Trains data-parallel over `group` (or alone with `None`). [`Trainer::new`] already
-    /// takes the group of [`distributed::init_from_env`] when this process joined one.
+    /// takes the group of [`distributed::init_from_env`] when this process joined one, so every
+    /// rank must build and run the same trainers in the same order; a trainer that only one
+    /// rank runs (say, an evaluation model on rank 0) needs `with_group(None)`.
     pub fn with_group(mut self, group: Option<Arc<Group>>) -> Self {
         self.group = group;
         self.synced = false;
