@@ -39,12 +39,19 @@ fn main() {
         .chain([PathBuf::from("/usr/include"), PathBuf::from("/usr/local/include")])
         .find(|d| d.join("gloo/algorithm.h").exists());
     let Some(gloo) = gloo else {
+        // Build again once they are installed (a new folder changes these folders' listings).
+        for d in ["/usr/include", "/usr/local/include"] {
+            if Path::new(d).exists() {
+                println!("cargo:rerun-if-changed={d}");
+            }
+        }
         println!(
             "cargo:warning=unet-core: no Gloo headers (install Debian's libgloo-dev or set \
              GLOO_INCLUDE_DIR); building without distributed training"
         );
         return;
     };
+    println!("cargo:rerun-if-changed={}", gloo.join("gloo/algorithm.h").display());
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     let mut b = cc::Build::new();
     b.cpp(true)

@@ -23,6 +23,9 @@ pub fn run(model: &str, args: &[String]) -> Result<()> {
         );
     }
     let env = crate::setup::run()?;
+    if nproc > 1 {
+        crate::test::ensure_gloo_headers()?;
+    }
     let out = workspace_root().join("target").join("reproduce").join(model);
     let data = crate::util::cache_dir()?.join("datasets");
     if nproc <= 1 {

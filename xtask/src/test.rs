@@ -15,6 +15,7 @@ pub const TEST_DATA: [&str; 9] =
 /// making sure the cached data sets of [`TEST_DATA`] are there.
 pub fn run(args: &[String]) -> Result<()> {
     let env = crate::setup::run()?;
+    ensure_gloo_headers()?;
     for name in TEST_DATA {
         crate::datasets::ensure(name)?;
     }
@@ -27,4 +28,45 @@ pub fn run(args: &[String]) -> Result<()> {
     run_cmd(cargo(&env).args(["test", "--workspace"]).args(args))?;
     step("all checks passed");
     Ok(())
+}
+
+/// unet-core's c10d shim (data-parallel training, tested by the suite) needs the Gloo headers
+/// that libtorch does not ship: Debian's `libgloo-dev`, installed here when running as root
+/// (else the error gives the `sudo` line), or a folder holding `gloo/` in `GLOO_INCLUDE_DIR`.
+pub fn ensure_gloo_headers() -> Result<()> {
+    let dirs = std::env::var_os("GLOO_INCLUDE_DIR").into_iter().map(std::path::PathBuf::from);
+    let mut dirs = dirs.chain(["/usr/include".into(), "/usr/local/include".into()]);
+    if dirs.any(|d| d.join("gloo/algorithm.h").exists()) {
+        return Ok(());
+    }
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    anyhow::ensure!(
+        root,
+        "the Gloo headers are missing (data-parallel training needs them); install them with \
+         `sudo apt-get install libgloo-dev`, or set GLOO_INCLUDE_DIR, and run again"
+    );
+    step("apt-get install libgloo-dev (Gloo headers for unet-core's c10d shim)");
+    let install =
+        |c: &mut std::process::Command| run_cmd(c.env("DEBIAN_FRONTEND", "noninteractive"));
+    install(std::process::Command::new("apt-get").args([
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "libgloo-dev",
+    ]))
+    .or_else(|_| {
+        install(std::process::Command::new("apt-get").args(["update", "-q"]))?;
+        install(std::process::Command::new("apt-get").args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "libgloo-dev",
+        ]))
+    })
+    .context("apt-get install libgloo-dev failed")
 }
