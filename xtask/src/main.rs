@@ -12,10 +12,14 @@
 //! cargo xtask sample ddpm --checkpoint target/reproduce/ddpm/skips/checkpoint.safetensors
 //! cargo xtask datasets fetch fashion-mnist
 //! cargo xtask bench                  # criterion benches
+//! cargo xtask bench-ddp --nproc 2    # training images/s, 1 process vs 2 data-parallel
+//! cargo xtask bench-vs-pytorch       # unet-rs vs PyTorch eager, same weights, one table
 //! cargo xtask export-diffusers sd-v1-5-unet out/sd --tiny
 //! ```
 
 mod bench;
+mod bench_ddp;
+mod bench_vs_pytorch;
 mod datasets;
 mod export;
 mod generate;
@@ -56,7 +60,8 @@ enum Cmd {
     Reproduce {
         /// Model name, e.g. `unet2015`.
         model: String,
-        /// Extra arguments for the model's runner (`--steps N`, `--device cuda`, `--full-data`).
+        /// Extra arguments for the model's runner (`--steps N`, `--device cuda`, `--full-data`),
+        /// and `--nproc N` to train data-parallel with N local worker processes.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -99,6 +104,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// unet-rs against PyTorch eager on the same weights, alternating in one launch: a table
+    /// of times, ratios, GFLOP/s and peak RSS (`target/bench-vs-pytorch/<device>/`).
+    BenchVsPytorch(bench_vs_pytorch::BenchVsPytorch),
     /// Write a diffusers model folder (config.json, diffusion_pytorch_model.safetensors,
     /// io.safetensors) for a preset: `ddpm-cifar10` or `sd-v1-5-unet`.
     ExportDiffusers {
@@ -113,6 +121,8 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         seed: i64,
     },
+    /// Training throughput: 1 process against N data-parallel processes (c10d Gloo).
+    BenchDdp(bench_ddp::Args),
     /// List the models and where they stand.
     Models,
 }
@@ -129,6 +139,8 @@ fn main() -> Result<()> {
         Cmd::Generate { model, args } => sample::generate(&model, &args),
         Cmd::Datasets { cmd } => datasets::run(cmd),
         Cmd::Bench { args } => bench::run(&args),
+        Cmd::BenchDdp(a) => bench_ddp::run(&a),
+        Cmd::BenchVsPytorch(a) => bench_vs_pytorch::run(&a),
         Cmd::ExportDiffusers { preset, dir, tiny, seed } => export::run(&preset, &dir, tiny, seed),
         Cmd::Models => {
             models::print_table();

@@ -118,12 +118,21 @@ impl ConvBlock {
         })
     }
 
+    /// Lays both kernels out channels-last ([`ConvNd::set_channels_last`]).
+    pub fn set_channels_last(&self) -> Result<()> {
+        self.conv1.set_channels_last()?;
+        self.conv2.set_channels_last()
+    }
+
     /// # Shapes
     /// `[N, cin, *S]` → `[N, cout, *S']`, `S' = S` (same) or `S - 2(k-1)` (valid).
+    ///
+    /// In inference a batch norm is folded into its conv ([`ConvNd::forward_norm`]); the
+    /// activation runs in place on the norm's fresh output where autograd allows it.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.conv1.forward(xs)?;
-        let h = self.activation.forward(&self.norm1.forward_t(&h, train)?);
-        let h = self.conv2.forward(&h)?;
-        Ok(self.activation.forward(&self.norm2.forward_t(&h, train)?))
+        let h = self.conv1.forward_norm(xs, &self.norm1, train)?;
+        let h = self.activation.forward_owned(h);
+        let h = self.conv2.forward_norm(&h, &self.norm2, train)?;
+        Ok(self.activation.forward_owned(h))
     }
 }

@@ -434,7 +434,32 @@ impl UNet {
         }
         let outc =
             ConvNd::new(path / "outc" / "conv", d, ch[0], cfg.out_channels, ConvOptions::valid(1))?;
-        Ok(Self { cfg: cfg.clone(), inc, inc_attention, downs, ups, outc, freeu: None })
+        let net = Self { cfg: cfg.clone(), inc, inc_attention, downs, ups, outc, freeu: None };
+        // Channels-last on the CPU for 2D nets without self-attention (whose reshapes want
+        // contiguous maps): the same values; the Algorithm 1 U-Net's inference ran ~20 % and
+        // its train step a few % faster in `cargo xtask bench-vs-pytorch` (docs/perf/README.md).
+        // Outputs are returned contiguous.
+        if d == 2 && path.device() == tch::Device::Cpu && cfg.attention_levels.is_empty() {
+            net.set_channels_last()?;
+        }
+        Ok(net)
+    }
+
+    fn set_channels_last(&self) -> Result<()> {
+        self.inc.set_channels_last()?;
+        for down in &self.downs {
+            if let Some(c) = &down.strided {
+                c.set_channels_last()?;
+            }
+            down.conv.set_channels_last()?;
+        }
+        for up in &self.ups {
+            match &up.up {
+                UpLayer::Transposed(c) | UpLayer::Interpolate(_, c) => c.set_channels_last()?,
+            }
+            up.conv.set_channels_last()?;
+        }
+        self.outc.set_channels_last()
     }
 
     /// The configuration the network was built from.
@@ -509,7 +534,8 @@ impl UNet {
     /// The output (with φ) and the bottleneck features `[N, c_depth, *S/2^depth]`, e.g. for a
     /// global head on the encoder (U-Net discriminators).
     pub fn forward_with_bottleneck(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        self.forward_inner(xs, train, self.cfg.final_activation, None)
+        let (out, bottleneck) = self.forward_inner(xs, train, self.cfg.final_activation, None)?;
+        Ok((out, bottleneck.f_contiguous()?))
     }
 
     fn forward_with(
@@ -603,7 +629,7 @@ impl UNet {
         }
 
         // 4. Output head (line 19): 1×…×1 conv and φ.
-        let logits = self.outc.forward(&h)?; // [N, out_channels, *S_out]
+        let logits = self.outc.forward(&h)?.f_contiguous()?; // [N, out_channels, *S_out]
         Ok((phi.apply(&logits)?, bottleneck))
     }
 

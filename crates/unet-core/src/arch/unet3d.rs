@@ -127,8 +127,15 @@ impl Unit {
         Ok(Self { conv, norm })
     }
 
+    /// In inference the batch norm is folded into a dense conv; ReLU runs in place (its input
+    /// is the norm's fresh output, which no backward needs).
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        Ok(self.norm.forward_t(&self.conv.forward(x)?, train)?.relu())
+        let mut h = match &self.conv {
+            SpatialConv::Full(c) => c.forward_norm(x, &self.norm, train)?,
+            conv => self.norm.forward_t(&conv.forward(x)?, train)?,
+        };
+        let _ = h.relu_();
+        Ok(h)
     }
 }
 

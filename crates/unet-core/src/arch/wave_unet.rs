@@ -359,7 +359,7 @@ impl WaveUNet {
         let slope = self.cfg.slope;
         let apply = |(conv, norm): &(ConvNd, NormLayer), h: &Tensor| -> Result<Tensor> {
             let t = norm.forward_t(&conv.forward(h)?, train)?;
-            Ok(t.maximum(&(&t * slope)))
+            Ok(crate::layers::act::leaky_relu_owned(t, slope))
         };
         let crop = |t: &Tensor, like: &Tensor| {
             let target: Vec<i64> = like.size()[2..].to_vec();

@@ -25,9 +25,78 @@ impl Activation {
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         match *self {
             Activation::ReLU => xs.relu(),
-            Activation::LeakyReLU { slope } => xs.maximum(&(xs * slope)),
+            Activation::LeakyReLU { slope } => leaky_relu(xs, slope),
             Activation::SiLU => xs.silu(),
             Activation::GELU => xs.gelu("none"),
         }
+    }
+
+    /// [`Activation::forward`] reusing the storage of `xs` where autograd allows it (ReLU,
+    /// as PyTorch's `ReLU(inplace=True)`; LeakyReLU when no gradient is recorded): for a fresh result of a conv or norm that nothing
+    /// else holds, whose backward does not need it (conv and batch/group norm save their
+    /// inputs, not their outputs). One allocation and one memory pass fewer.
+    pub fn forward_owned(&self, mut xs: Tensor) -> Tensor {
+        match *self {
+            Activation::ReLU => {
+                let _ = xs.relu_();
+                xs
+            }
+            Activation::LeakyReLU { slope } => leaky_relu_owned(xs, slope),
+            _ => self.forward(&xs),
+        }
+    }
+}
+
+/// `max(x, slope · x)`: LeakyReLU (`x` if `x > 0` else `slope · x`) for `0 ≤ slope ≤ 1`,
+/// where it runs as one vectorised kernel forward and one backward. tch 0.24 exposes
+/// `leaky_relu` only with PyTorch's default slope, so the forward is ATen's
+/// `leaky_relu_backward(x, x.detach(), slope)` = `x · (x > 0 ? 1 : slope)`: autograd then
+/// differentiates it through its first argument only, which gives exactly LeakyReLU's
+/// gradient, `grad · (x > 0 ? 1 : slope)` (the mask is piecewise constant). The `max` form
+/// allocates a temporary and runs a two-sided `maximum` backward; PReLU with a constant
+/// weight has a scalar (non-vectorised) backward that also writes a weight gradient. Other
+/// slopes keep the `max` form.
+pub fn leaky_relu(xs: &Tensor, slope: f64) -> Tensor {
+    if (0.0..=1.0).contains(&slope) {
+        // tch argument order: `self` (the mask source) is the receiver, `grad_output` the first.
+        xs.detach().leaky_relu_backward(xs, slope, false)
+    } else {
+        xs.maximum(&(xs * slope))
+    }
+}
+
+/// [`leaky_relu`] on a tensor the caller owns: where no gradient is recorded (inference under
+/// `no_grad`) it overwrites `xs` in place — no allocation, as PyTorch's
+/// `leaky_relu(inplace=True)`, which matters for the large 1D maps of audio models.
+pub fn leaky_relu_owned(xs: Tensor, slope: f64) -> Tensor {
+    if !xs.requires_grad() && (0.0..=1.0).contains(&slope) {
+        // The `grad_input` (out) variant of the same kernel, writing into `xs` itself.
+        if let Ok(y) = xs.f_leaky_relu_backward_grad_input(&xs, &xs, slope, false) {
+            return y;
+        }
+    }
+    leaky_relu(&xs, slope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn leaky_relu_matches_its_definition_and_gradient() {
+        let x = Tensor::randn([4, 3, 5], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        for slope in [0.0, 0.01, 0.2, 1.0, 1.5] {
+            let want = x.maximum(&(&x * slope));
+            let got = leaky_relu(&x, slope);
+            assert!(got.allclose(&want, 1e-6, 1e-7, false), "slope {slope}");
+        }
+        let plain = tch::no_grad(|| x.maximum(&(&x * 0.2)));
+        let owned = tch::no_grad(|| leaky_relu_owned(x.detach().copy(), 0.2));
+        assert!(owned.allclose(&plain, 1e-6, 1e-7, false));
+        let y = leaky_relu(&x, 0.2).sum(Kind::Float);
+        let g = Tensor::run_backward(&[y], &[&x], false, false).remove(0);
+        let want = x.gt(0.0).to_kind(Kind::Float) * 0.8 + 0.2;
+        assert!(g.allclose(&want, 1e-6, 1e-7, false));
     }
 }

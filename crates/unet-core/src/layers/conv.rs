@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::check_dims;
+use super::norm::NormLayer;
 use crate::{Error, Result};
 
 /// Options of a [`ConvNd`]; the same value is used on every spatial axis.
@@ -90,6 +91,16 @@ impl ConvGeometry {
             transposed: opts.transposed,
         }
     }
+}
+
+/// Which kernel [`ConvNd::forward`] runs.
+enum Route {
+    /// 3D `1×kh×kw`: conv2d over the frames.
+    Frames,
+    /// 3D `kt×1×1`: conv2d over `[T, H·W]`.
+    Temporal,
+    /// libtorch's N-d convolution.
+    Nd,
 }
 
 /// `nn.Conv{1,2,3}d` / `nn.ConvTranspose{1,2,3}d` over `dims` spatial axes.
@@ -178,28 +189,67 @@ impl ConvNd {
     /// one whose kernel spans only the first axis (a temporal conv) as a 2D convolution over
     /// `[T, H·W]`: the same result, 2-3× faster on CPU than libtorch's 3D kernels.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self.route(xs) {
+            Route::Frames => self.forward_frames(xs),
+            Route::Temporal => self.forward_temporal(xs),
+            Route::Nd => self.forward_nd(xs),
+        }
+    }
+
+    fn route(&self, xs: &Tensor) -> Route {
         let g = &self.geo;
         if g.kernel.len() == 3 && !g.transposed && xs.dim() == 5 {
             if g.kernel[0] == 1 && g.stride[0] == 1 && g.padding[0] == 0 {
-                return self.forward_frames(xs);
+                return Route::Frames;
             }
             if g.kernel[1] == 1
                 && g.kernel[2] == 1
                 && g.stride[1..] == [1, 1]
                 && g.padding[1..] == [0, 0]
             {
-                return self.forward_temporal(xs);
+                return Route::Temporal;
             }
         }
-        self.forward_nd(xs)
+        Route::Nd
+    }
+
+    /// `norm(conv(xs))`. In inference (`train == false`) a batch norm is folded into the
+    /// kernel and bias of a (non-transposed) convolution, `W' = W · scale`,
+    /// `b' = b · scale + shift` ([`NormLayer::eval_affine`]): one pass over the activations
+    /// instead of two, the same result up to float rounding. Folding costs a pass over the
+    /// kernel, so it is done only where the output has more elements than the kernel (the
+    /// high-resolution levels; not the coarse levels with wide kernels and small maps).
+    pub fn forward_norm(&self, xs: &Tensor, norm: &NormLayer, train: bool) -> Result<Tensor> {
+        let plain = !self.geo.transposed && matches!(self.route(xs), Route::Nd);
+        let s = xs.size();
+        let out_numel: i64 = s[0] * self.out_channels() * s[2..].iter().product::<i64>()
+            / self.geo.stride.iter().product::<i64>().max(1);
+        let fold = !train && plain && out_numel > self.weight.numel() as i64;
+        match norm.eval_affine().filter(|_| fold) {
+            Some((scale, shift)) => {
+                let mut view = vec![1i64; self.weight.dim()];
+                view[0] = -1;
+                let w = &self.weight * scale.f_reshape(view.as_slice())?;
+                let b = match &self.bias {
+                    Some(b) => b * &scale + shift,
+                    None => shift,
+                };
+                self.convolve(xs, &w, Some(&b))
+            }
+            _ => norm.forward_t(&self.forward(xs)?, train),
+        }
     }
 
     fn forward_nd(&self, xs: &Tensor) -> Result<Tensor> {
+        self.convolve(xs, &self.weight, self.bias.as_ref())
+    }
+
+    fn convolve(&self, xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         let g = &self.geo;
         let output_padding = vec![0i64; g.kernel.len()];
         Ok(xs.f_convolution(
-            &self.weight,
-            self.bias.as_ref(),
+            weight,
+            bias,
             g.stride.as_slice(),
             g.padding.as_slice(),
             g.dilation.as_slice(),
@@ -242,6 +292,25 @@ impl ConvNd {
         )?;
         let o = y.size();
         Ok(y.f_reshape([s[0], o[1], o[2], s[3], s[4]])?)
+    }
+
+    /// Stores the kernel of a 2D/3D convolution channels-last (NHWC / NDHWC memory, same
+    /// shape and values; the variable itself is re-laid, so its gradient, optimiser state and
+    /// checkpoints follow). libtorch's CPU (oneDNN) convolution then runs channels-last for
+    /// every input and passes the layout on to its output, which spares the per-call
+    /// NCHW ↔ blocked reorders of plain layouts. No-op for 1D kernels.
+    pub fn set_channels_last(&self) -> Result<()> {
+        let perm: (&[i64], &[i64]) = match self.weight.dim() {
+            4 => (&[0, 2, 3, 1], &[0, 3, 1, 2]),
+            5 => (&[0, 2, 3, 4, 1], &[0, 4, 1, 2, 3]),
+            _ => return Ok(()),
+        };
+        let relaid = tch::no_grad(|| -> Result<Tensor> {
+            Ok(self.weight.f_permute(perm.0)?.f_contiguous()?.f_permute(perm.1)?)
+        })?;
+        let mut w = self.weight.shallow_clone();
+        w.f_set_data(&relaid)?;
+        Ok(())
     }
 
     /// Output channels.

@@ -190,6 +190,21 @@ impl NormLayer {
         Ok(y.f_reshape(&unfolded)?.permute(&perm))
     }
 
+    /// For batch norm in inference (running statistics), the per-channel affine map it
+    /// applies, `y = x · scale + shift` with `scale = γ / √(var + ε)` and
+    /// `shift = β − mean · scale` (both `[C]`), so that a preceding convolution can absorb it;
+    /// `None` for every other norm.
+    pub fn eval_affine(&self) -> Option<(Tensor, Tensor)> {
+        match self {
+            NormLayer::Batch { eps, weight, bias, running_mean, running_var, .. } => {
+                let scale = weight * (running_var + *eps).rsqrt();
+                let shift = bias - running_mean * &scale;
+                Some((scale, shift))
+            }
+            _ => None,
+        }
+    }
+
     /// Normalises `xs` (`[N, C, *spatial]`); `train` selects batch statistics for batch norm.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Ok(match self {
