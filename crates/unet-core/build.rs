@@ -1,4 +1,5 @@
-//! Compiles the c10d shim (`csrc/c10d.cpp`) against the libtorch that `torch-sys` found.
+//! Compiles the C++ shims against the libtorch that `torch-sys` found: `csrc/ops.cpp` (ATen
+//! operators tch does not expose) and `csrc/c10d.cpp` (distributed training).
 //!
 //! libtorch ships the c10d headers but not the Gloo headers they include; those come from
 //! Debian's `libgloo-dev` (`/usr/include/gloo`) or `$GLOO_INCLUDE_DIR`. Without them the crate
@@ -11,7 +12,9 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(unet_c10d)");
     println!("cargo::rustc-check-cfg=cfg(unet_c10d_nccl)");
+    println!("cargo::rustc-check-cfg=cfg(unet_ops)");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
+    println!("cargo:rerun-if-changed=csrc/ops.cpp");
     for v in ["GLOO_INCLUDE_DIR", "CUDA_HOME", "NCCL_INCLUDE_DIR", "LIBTORCH_CXX11_ABI"] {
         println!("cargo:rerun-if-env-changed={v}");
     }
@@ -26,6 +29,26 @@ fn main() {
     };
     let torch = lib.parent().map(Path::to_path_buf).unwrap_or_default();
     let include = torch.join("include");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    let base = || {
+        let mut b = cc::Build::new();
+        b.cpp(true)
+            .pic(true)
+            .std("c++17")
+            .warnings(false)
+            .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
+            .define("GLOG_USE_GLOG_EXPORT", None)
+            .include(&include)
+            .include(include.join("torch/csrc/api/include"));
+        b
+    };
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    if include.join("ATen/ops/leaky_relu.h").exists() {
+        base().file("csrc/ops.cpp").compile("unet_ops");
+        println!("cargo:rustc-link-lib=dylib=torch_cpu");
+        println!("cargo:rustc-link-lib=dylib=c10");
+        println!("cargo:rustc-cfg=unet_ops");
+    }
     if !include.join("torch/csrc/distributed/c10d/ProcessGroupGloo.hpp").exists() {
         println!(
             "cargo:warning=unet-core: {} has no c10d headers; building without distributed training",
@@ -52,19 +75,8 @@ fn main() {
         return;
     };
     println!("cargo:rerun-if-changed={}", gloo.join("gloo/algorithm.h").display());
-    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    let mut b = cc::Build::new();
-    b.cpp(true)
-        .pic(true)
-        .std("c++17")
-        .warnings(false)
-        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
-        .define("GLOG_USE_GLOG_EXPORT", None)
-        .define("USE_C10D_GLOO", None)
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
-        .include(&gloo)
-        .file("csrc/c10d.cpp");
+    let mut b = base();
+    b.define("USE_C10D_GLOO", None).include(&gloo).file("csrc/c10d.cpp");
     if std::env::var_os("CARGO_FEATURE_NCCL").is_some() {
         let cuda = std::env::var_os("CUDA_HOME").map(PathBuf::from);
         let nccl = std::env::var_os("NCCL_INCLUDE_DIR")
@@ -89,7 +101,6 @@ fn main() {
         }
     }
     b.compile("unet_c10d");
-    println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-cfg=unet_c10d");

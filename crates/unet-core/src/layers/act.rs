@@ -65,10 +65,14 @@ pub fn leaky_relu(xs: &Tensor, slope: f64) -> Tensor {
     }
 }
 
-/// [`leaky_relu`] on a tensor the caller owns: where no gradient is recorded (inference under
-/// `no_grad`) it overwrites `xs` in place — no allocation, as PyTorch's
-/// `leaky_relu(inplace=True)`, which matters for the large 1D maps of audio models.
-pub fn leaky_relu_owned(xs: Tensor, slope: f64) -> Tensor {
+/// [`leaky_relu`] on a tensor the caller owns, overwriting it in place as PyTorch's
+/// `leaky_relu(inplace=True)`: no allocation, and in training autograd keeps only the result
+/// for the backward (not the input as well), which matters for the large 1D maps of audio
+/// models. Give it a fresh result (of a conv or norm) whose own backward does not read it.
+pub fn leaky_relu_owned(mut xs: Tensor, slope: f64) -> Tensor {
+    if (0.0..=1.0).contains(&slope) && inplace_leaky_relu(&mut xs, slope) {
+        return xs;
+    }
     if !xs.requires_grad() && (0.0..=1.0).contains(&slope) {
         // The `grad_input` (out) variant of the same kernel, writing into `xs` itself.
         if let Ok(y) = xs.f_leaky_relu_backward_grad_input(&xs, &xs, slope, false) {
@@ -76,6 +80,33 @@ pub fn leaky_relu_owned(xs: Tensor, slope: f64) -> Tensor {
         }
     }
     leaky_relu(&xs, slope)
+}
+
+/// ATen's in-place `leaky_relu_(x, slope)` through unet-core's C++ shim (tch 0.24 has it only
+/// with slope 0.01); false where the shim is not built or the call is refused.
+fn inplace_leaky_relu(xs: &mut Tensor, slope: f64) -> bool {
+    #[cfg(unet_ops)]
+    {
+        extern "C" {
+            fn unet_ops_leaky_relu_(t: *mut std::ffi::c_void, slope: f64) -> *mut std::ffi::c_char;
+            fn unet_ops_free_error(err: *mut std::ffi::c_char);
+        }
+        // SAFETY: tch's tensor pointer is an `at::Tensor*`; the shim returns NULL or an error
+        // string that it allocated, freed here.
+        unsafe {
+            let err = unet_ops_leaky_relu_(xs.as_mut_ptr().cast(), slope);
+            if err.is_null() {
+                return true;
+            }
+            unet_ops_free_error(err);
+        }
+        false
+    }
+    #[cfg(not(unet_ops))]
+    {
+        let _ = (xs, slope);
+        false
+    }
 }
 
 #[cfg(test)]
@@ -98,5 +129,16 @@ mod tests {
         let g = Tensor::run_backward(&[y], &[&x], false, false).remove(0);
         let want = x.gt(0.0).to_kind(Kind::Float) * 0.8 + 0.2;
         assert!(g.allclose(&want, 1e-6, 1e-7, false));
+        // In place in training: the same values and gradient through a preceding op.
+        let h = &x * 1.0;
+        let storage = h.data_ptr();
+        let y = leaky_relu_owned(h, 0.2);
+        #[cfg(unet_ops)]
+        assert_eq!(y.data_ptr(), storage, "in place (no new tensor)");
+        #[cfg(not(unet_ops))]
+        let _ = storage;
+        assert!(y.allclose(&leaky_relu(&x, 0.2), 1e-6, 1e-7, false));
+        let g2 = Tensor::run_backward(&[y.sum(Kind::Float)], &[&x], false, false).remove(0);
+        assert!(g2.allclose(&want, 1e-6, 1e-7, false), "in-place gradient");
     }
 }
