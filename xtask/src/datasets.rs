@@ -171,8 +171,7 @@ fn download_deb(r: &Recipe, root: &Path) -> Result<PathBuf> {
         dl.arg("download").arg(&r.package).current_dir(root);
         if run_cmd(&mut dl).is_err() {
             // A fresh machine may have no package lists yet: refresh them (as root) once.
-            let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
-            let updated = matches!(root_user, Ok(true))
+            let updated = crate::util::is_root()
                 && run_cmd(Command::new("apt-get").arg("update")).is_ok()
                 && run_cmd(&mut dl).is_ok();
             if !updated {
@@ -280,22 +279,10 @@ fn source_dir(r: &Recipe) -> Result<PathBuf> {
             });
             if !copied.clone().all(|(f, _)| dir.join(f).exists()) {
                 step(&format!("installing Debian package {}", r.package));
-                let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
-                if !matches!(root, Ok(true)) {
-                    bail!(
-                        "{} is missing; install it with `sudo apt-get install {}` and run again",
-                        dir.display(),
-                        r.package
-                    );
-                }
-                let mut install = Command::new("apt-get");
-                install.args(["install", "-y", "--no-install-recommends", &r.package]);
-                if run_cmd(&mut install).is_err() {
-                    run_cmd(Command::new("apt-get").arg("update"))
-                        .context("apt-get update failed")?;
-                    run_cmd(&mut install)
-                        .with_context(|| format!("apt-get install {} failed", r.package))?;
-                }
+                crate::util::apt_install(
+                    &[r.package.as_str()],
+                    &format!("{} is missing", dir.display()),
+                )?;
             }
             Ok(dir)
         }

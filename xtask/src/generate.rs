@@ -30,19 +30,7 @@ fn ensure_packages(spec: &Value) -> Result<()> {
         pkgs.keys().filter(|p| installed_version(p).is_none()).map(|s| s.as_str()).collect();
     if !missing.is_empty() {
         step(&format!("installing Debian packages {}", missing.join(" ")));
-        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
-        if !matches!(root, Ok(true)) {
-            bail!(
-                "missing packages; install them with `sudo apt-get install {}`",
-                missing.join(" ")
-            );
-        }
-        let mut install = Command::new("apt-get");
-        install.args(["install", "-y", "--no-install-recommends"]).args(&missing);
-        if run_cmd(&mut install).is_err() {
-            run_cmd(Command::new("apt-get").arg("update")).context("apt-get update failed")?;
-            run_cmd(&mut install).context("apt-get install failed")?;
-        }
+        crate::util::apt_install(&missing, "missing packages")?;
     }
     for (p, want) in pkgs {
         let want = want.as_str().unwrap_or_default();

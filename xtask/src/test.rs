@@ -39,34 +39,10 @@ pub fn ensure_gloo_headers() -> Result<()> {
     if dirs.any(|d| d.join("gloo/algorithm.h").exists()) {
         return Ok(());
     }
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    anyhow::ensure!(
-        root,
-        "the Gloo headers are missing (data-parallel training needs them); install them with \
-         `sudo apt-get install libgloo-dev`, or set GLOO_INCLUDE_DIR, and run again"
-    );
     step("apt-get install libgloo-dev (Gloo headers for unet-core's c10d shim)");
-    let install =
-        |c: &mut std::process::Command| run_cmd(c.env("DEBIAN_FRONTEND", "noninteractive"));
-    install(std::process::Command::new("apt-get").args([
-        "install",
-        "-y",
-        "-q",
-        "--no-install-recommends",
-        "libgloo-dev",
-    ]))
-    .or_else(|_| {
-        install(std::process::Command::new("apt-get").args(["update", "-q"]))?;
-        install(std::process::Command::new("apt-get").args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "libgloo-dev",
-        ]))
-    })
-    .context("apt-get install libgloo-dev failed")
+    crate::util::apt_install(
+        &["libgloo-dev"],
+        "the Gloo headers are missing (data-parallel training needs them; GLOO_INCLUDE_DIR may \
+         name a folder holding gloo/ instead)",
+    )
 }

@@ -39,6 +39,30 @@ pub fn run_cmd(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Whether this process runs as root (so it may install Debian packages).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
+}
+
+/// `apt-get install`s `packages` (refreshing the package lists once when that fails). Without
+/// root, an error starting with `missing` that gives the `sudo apt-get install` line.
+pub fn apt_install(packages: &[&str], missing: &str) -> Result<()> {
+    let list = packages.join(" ");
+    if !is_root() {
+        bail!("{missing}; install it with `sudo apt-get install {list}` and run again");
+    }
+    let mut install = Command::new("apt-get");
+    install
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages);
+    if run_cmd(&mut install).is_err() {
+        run_cmd(Command::new("apt-get").arg("update")).context("apt-get update failed")?;
+        run_cmd(&mut install).with_context(|| format!("apt-get install {list} failed"))?;
+    }
+    Ok(())
+}
+
 /// A `cargo` command in the workspace root with the libtorch environment applied.
 pub fn cargo(env: &crate::setup::TorchEnv) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

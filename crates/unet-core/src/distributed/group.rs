@@ -298,33 +298,41 @@ impl Group {
     /// buckets of about [`GroupOptions::bucket_bytes`] (one collective per bucket instead of
     /// one per tensor). Returns new tensors on the inputs' devices and kinds.
     pub fn all_reduce_mean(&self, tensors: &[Tensor], op: &str) -> Result<Vec<Tensor>> {
-        let mut out: Vec<Option<Tensor>> = tensors.iter().map(|_| None).collect();
         let world = self.world_size() as f64;
-        for bucket in self.buckets(tensors) {
-            let flat: Vec<Tensor> = bucket
-                .iter()
-                .map(|&i| {
-                    tensors[i].detach().to_device(self.device()).to_kind(Kind::Float).reshape([-1])
-                })
-                .collect();
-            let mut joined = Tensor::cat(&flat, 0);
-            self.all_reduce_sum(&mut joined, op)?;
-            let joined = joined / world;
-            let sizes: Vec<i64> = flat.iter().map(|f| f.numel() as i64).collect();
-            for (&i, part) in bucket.iter().zip(joined.split_with_sizes(&sizes, 0)) {
+        let mut out: Vec<Tensor> = tensors.iter().map(|_| Tensor::new()).collect();
+        self.bucketed(
+            tensors,
+            |joined| self.all_reduce_sum(joined, op),
+            |i, part| {
                 let t = &tensors[i];
-                out[i] = Some(part.reshape(t.size()).to_device(t.device()).to_kind(t.kind()));
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|t| t.unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, Device::Cpu))))
-            .collect())
+                out[i] = (part / world).to_device(t.device()).to_kind(t.kind());
+            },
+        )?;
+        Ok(out)
     }
 
     /// Overwrites every tensor with rank `root`'s values (bucketed like
     /// [`Group::all_reduce_mean`]).
     pub fn broadcast_all(&self, tensors: &[Tensor], root: usize, op: &str) -> Result<()> {
+        self.bucketed(
+            tensors,
+            |joined| self.broadcast(joined, root, op),
+            |i, part| {
+                tch::no_grad(|| {
+                    tensors[i].shallow_clone().copy_(&part);
+                })
+            },
+        )
+    }
+
+    /// Runs `collective` on each bucket of `tensors`, flattened to float32 on the group's
+    /// device and joined, then hands every tensor's part (in its shape) to `each`.
+    fn bucketed(
+        &self,
+        tensors: &[Tensor],
+        mut collective: impl FnMut(&mut Tensor) -> Result<()>,
+        mut each: impl FnMut(usize, Tensor),
+    ) -> Result<()> {
         for bucket in self.buckets(tensors) {
             let flat: Vec<Tensor> = bucket
                 .iter()
@@ -332,15 +340,12 @@ impl Group {
                     tensors[i].detach().to_device(self.device()).to_kind(Kind::Float).reshape([-1])
                 })
                 .collect();
-            let mut joined = Tensor::cat(&flat, 0);
-            self.broadcast(&mut joined, root, op)?;
             let sizes: Vec<i64> = flat.iter().map(|f| f.numel() as i64).collect();
-            tch::no_grad(|| {
-                for (&i, part) in bucket.iter().zip(joined.split_with_sizes(&sizes, 0)) {
-                    let mut t = tensors[i].shallow_clone();
-                    t.copy_(&part.reshape(t.size()));
-                }
-            });
+            let mut joined = Tensor::cat(&flat, 0);
+            collective(&mut joined)?;
+            for (&i, part) in bucket.iter().zip(joined.split_with_sizes(&sizes, 0)) {
+                each(i, part.reshape(tensors[i].size()));
+            }
         }
         Ok(())
     }

@@ -31,8 +31,8 @@ impl Activation {
         }
     }
 
-    /// [`Activation::forward`] reusing the storage of `xs` where autograd allows it (ReLU,
-    /// as PyTorch's `ReLU(inplace=True)`; LeakyReLU when no gradient is recorded): for a fresh result of a conv or norm that nothing
+    /// [`Activation::forward`] reusing the storage of `xs` (ReLU and LeakyReLU, as PyTorch's
+    /// `inplace=True`; autograd records both): for a fresh result of a conv or norm that nothing
     /// else holds, whose backward does not need it (conv and batch/group norm save their
     /// inputs, not their outputs). One allocation and one memory pass fewer.
     pub fn forward_owned(&self, mut xs: Tensor) -> Tensor {
@@ -72,12 +72,6 @@ pub fn leaky_relu(xs: &Tensor, slope: f64) -> Tensor {
 pub fn leaky_relu_owned(mut xs: Tensor, slope: f64) -> Tensor {
     if (0.0..=1.0).contains(&slope) && inplace_leaky_relu(&mut xs, slope) {
         return xs;
-    }
-    if !xs.requires_grad() && (0.0..=1.0).contains(&slope) {
-        // The `grad_input` (out) variant of the same kernel, writing into `xs` itself.
-        if let Ok(y) = xs.f_leaky_relu_backward_grad_input(&xs, &xs, slope, false) {
-            return y;
-        }
     }
     leaky_relu(&xs, slope)
 }

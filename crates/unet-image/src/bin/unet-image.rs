@@ -200,13 +200,16 @@ fn main() -> ExitCode {
         } => (move || -> Result<(), String> {
             let out = out.unwrap_or_else(|| PathBuf::from("target/reproduce").join(&model));
             // A data-parallel launch (torchrun's variables, or `cargo xtask reproduce --nproc`).
-            let group = unet_image::distributed::init_from_env().map_err(|e| e.to_string())?;
-            if group.is_some() && !DATA_PARALLEL.contains(&model.as_str()) {
+            // Refused before joining, so no rank waits at the rendezvous for nothing.
+            let launched =
+                unet_image::distributed::LaunchEnv::from_env().map_err(|e| e.to_string())?;
+            if launched.is_some() && !DATA_PARALLEL.contains(&model.as_str()) {
                 return Err(format!(
                     "`{model}` does not train data-parallel yet (models that do: {})",
                     DATA_PARALLEL.join(", ")
                 ));
             }
+            let group = unet_image::distributed::init_from_env().map_err(|e| e.to_string())?;
             let worker = group.as_ref().is_some_and(|g| g.rank() > 0);
             let device = match (&group, device.as_str()) {
                 // One GPU per process: the launch's local rank picks it.
